@@ -1,0 +1,131 @@
+"""The ``datacull`` command: ``train`` (Hydra), ``list``, ``resume``.
+
+``datacull train`` hands its arguments to Hydra untouched (overrides, ``-m``, ``--cfg job``, ``--info``...):
+``@hydra.main`` parses ``sys.argv`` itself, so the command sets ``sys.argv`` to them and calls the
+Hydra-decorated entry. Errors caused by the input print one line and exit with status 2; ``--debug`` (or
+``HYDRA_FULL_ERROR=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from .paths import config_dir, config_groups
+
+log = logging.getLogger("datacull")
+
+
+def _train_help() -> str:
+    groups = "\n".join(f"  {group:<11} {', '.join(options)}" for group, options in config_groups().items())
+    return f"""Train one configuration (or a sweep with -m) and write its run folder.
+
+\b
+All arguments are Hydra overrides, e.g.:
+  datacull train importance=tdds sampler=ccs sampler.pruning_rate=0.7
+  datacull train -m importance=aum sampler=ccs sampler.pruning_rate=0.3,0.5,0.7,0.9 seed=0,1
+  datacull train dataset=imagefolder dataset.root=../shared/data/cifar10 dataset.subset_per_class=100 model=cnn
+  datacull train --cfg job          (print the composed config)   datacull train --info
+
+\b
+Config groups (choose one with group=option):
+{groups}
+
+\b
+Common keys: seed, sampler.pruning_rate (fraction REMOVED, in [0, 1)), sampler.resample_every,
+trainer.epochs, trainer.batch_size, trainer.device (auto|cpu|cuda), trainer.amp, trainer.eval_every,
+dataset.root, dataset.subset_per_class, dataset.val_fraction, importance.trajectory_length,
+importance.window_size, importance.decay, cache_dir, output_dir.
+Run folders land in outputs/runs/ (sweeps in outputs/sweeps/). `datacull list` describes every option.
+"""
+
+
+app = typer.Typer(
+    help="datacull: data pruning during training. `datacull train` runs experiments; `datacull list` shows the methods.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _check_group_choices(overrides: list[str]) -> None:
+    """Reject ``group=unknown`` before Hydra composes anything, naming the valid options in one line."""
+    groups = config_groups()
+    for override in overrides:
+        if override.startswith("-") or "=" not in override:
+            continue
+        key, value = override.lstrip("+~").split("=", 1)
+        if key not in groups or value.startswith(("choice(", "range(", "glob(")):
+            continue
+        for choice in value.split(","):
+            if choice not in ("", "null") and choice not in groups[key]:
+                _fail(f"unknown {key} '{choice}'; valid options: {', '.join(groups[key])}")
+
+
+def _show_traceback(debug: bool) -> bool:
+    return debug or os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+@app.command(
+    help=_train_help(),
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def train(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of errors caused by the input."),
+) -> None:
+    overrides = list(ctx.args)
+    _check_group_choices(overrides)
+    from . import hydra_app
+
+    hydra_app.SHOW_TRACEBACK = _show_traceback(debug)
+    sys.argv = ["datacull train", *overrides]
+    hydra_app.main()
+    if hydra_app.FAILED_JOBS:
+        _fail(f"{len(hydra_app.FAILED_JOBS)} sweep job(s) failed: {', '.join(hydra_app.FAILED_JOBS)}")
+
+
+@app.command("list")
+def list_command() -> None:
+    """Every registered importance, sampler, dataset and model, with a one-line description and its paper."""
+    from .registry import KINDS, list_entries
+
+    for kind in KINDS:
+        entries = list_entries(kind)
+        typer.echo(f"{kind}s ({len(entries)}):")
+        width = max(len(entry.name) for entry in entries)
+        for entry in entries:
+            paper = f"  [{entry.paper}]" if entry.paper else ""
+            typer.echo(f"  {entry.name:<{width}}  {entry.description}{paper}")
+        typer.echo("")
+
+
+@app.command()
+def resume(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `datacull train` (holds config.yaml and checkpoint.pt)."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of errors caused by the input."),
+) -> None:
+    """Continue an interrupted run from its last checkpoint, with the configuration it was started with."""
+    from .errors import DatacullError
+    from .hydra_app import resume_run
+
+    try:
+        resume_run(run_dir)
+    except DatacullError as error:
+        if _show_traceback(debug):
+            raise
+        _fail(str(error))
+
+
+def main() -> None:
+    app(prog_name="datacull")

@@ -1,0 +1,270 @@
+"""DCDataset (items carry their index) and DCDataLoader (a DataLoader that draws only the current subset)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
+
+from .errors import InputError
+from .sampling import as_index_tensor, check_pruning_rate, kept_count
+
+
+def discover_targets(dataset: Any) -> np.ndarray:
+    """Integer class labels of ``dataset``, found without touching the data where possible.
+
+    Looks at ``.targets``, then ``.labels``, then a ``TensorDataset``'s second tensor, follows ``Subset``
+    into its parent, and only as a last resort reads every item once (taking element 1 as the label).
+    """
+    found = _targets_without_scan(dataset)
+    if found is not None:
+        return found
+    warnings.warn(
+        f"{type(dataset).__name__} has no .targets or .labels: reading every item once to find the labels",
+        stacklevel=3,
+    )
+    return _as_label_array([dataset[i][1] for i in range(len(dataset))], "the second element of each item")
+
+
+def _targets_without_scan(dataset: Any) -> np.ndarray | None:
+    if isinstance(dataset, DCDataset):
+        return dataset.targets
+    if isinstance(dataset, Subset):
+        parent = _targets_without_scan(dataset.dataset)
+        return None if parent is None else parent[np.asarray(dataset.indices, dtype=np.int64)]
+    for attribute in ("targets", "labels"):
+        values = getattr(dataset, attribute, None)
+        if values is not None:
+            return _as_label_array(values, f".{attribute}")
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) >= 2:
+        return _as_label_array(dataset.tensors[1], "the TensorDataset's second tensor")
+    return None
+
+
+def _as_label_array(values: Any, source: str) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    elif isinstance(values, Sequence) and values and isinstance(values[0], torch.Tensor):
+        values = [int(v) for v in values]
+    array = np.asarray(values)
+    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_)):
+        if array.ndim == 1 and np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0):
+            return array.astype(np.int64)
+        raise InputError(f"class labels from {source} must be a 1-D integer array; got shape {array.shape}, dtype {array.dtype}")
+    return array.astype(np.int64)
+
+
+class DCDataset(Dataset):
+    """Wraps any map-style dataset so that each item is ``(*original_item, index)``.
+
+    The index is what ties a batch's per-sample metrics back to the sample across epochs.
+    """
+
+    def __init__(self, dataset: Dataset):
+        super().__init__()
+        self.dataset = dataset
+        self._targets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple:
+        item = self.dataset[index]
+        if not isinstance(item, tuple | list):
+            item = (item,)
+        return (*item, index)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """Integer labels, discovered once (see :func:`discover_targets`) and cached."""
+        if self._targets is None:
+            self._targets = discover_targets(self.dataset)
+            if len(self._targets) != len(self):
+                raise InputError(f"found {len(self._targets)} labels for {len(self)} samples")
+        return self._targets
+
+
+class SubsetSampler(Sampler[int]):
+    """Yields the current subset's indices, freshly shuffled on every pass when ``shuffle`` is set."""
+
+    def __init__(self, indices: torch.Tensor, shuffle: bool, generator: torch.Generator):
+        self.indices = indices
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def set_indices(self, indices: torch.Tensor) -> None:
+        self.indices = indices
+
+    def epoch_order(self) -> torch.Tensor:
+        """The order of one pass over the subset, as an index tensor (what ``__iter__`` walks)."""
+        if not self.shuffle:
+            return self.indices
+        return self.indices[torch.randperm(self.indices.numel(), generator=self.generator)]
+
+    def __iter__(self):
+        return iter(self.epoch_order().tolist())
+
+    def __len__(self) -> int:
+        return int(self.indices.numel())
+
+
+class DCDataLoader(DataLoader):
+    """A ``torch.utils.data.DataLoader`` whose sampler draws only the subset chosen by ``compute_subset``.
+
+    ``pruning_rate`` is the fraction of samples REMOVED: 0.2 keeps 80% (``required_num_samples`` =
+    round(0.8 N)). ``static`` loaders choose their subset on the first :meth:`resample` and only reshuffle
+    afterwards; dynamic ones choose again on every call. Until the first call the loader walks all samples.
+    Every DataLoader option works; ``shuffle`` (default True) reshuffles the subset every pass, and ``seed``
+    or ``generator`` make both the subset choice and the order reproducible.
+
+    Subclasses implement :meth:`compute_subset`, returning the indices to keep, or ``(indices, weights)``
+    where ``weights`` holds one loss weight per kept index (see :attr:`sample_weights`).
+    """
+
+    paper: ClassVar[str] = ""
+    #: Whether the built-in sampler chooses once (True) or on every resample (False); the runner reads it
+    #: before constructing the loader. None for user subclasses, whose ``static`` argument decides.
+    static_selection: ClassVar[bool | None] = None
+    #: False for samplers that ignore importance scores (random ones); the runner then skips scoring.
+    uses_importance: ClassVar[bool] = True
+    #: True for samplers that read scores as probabilities, which must therefore be non-negative.
+    needs_nonnegative_importance: ClassVar[bool] = False
+    #: Attributes (beyond the subset and generators) that ``state_dict`` saves, for exact resumption.
+    state_attributes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, dataset: Dataset, pruning_rate: float, static: bool = False, *, seed: int | None = None, **kwargs: Any):
+        for owned in ("sampler", "batch_sampler"):
+            if kwargs.get(owned) is not None:
+                raise ValueError(f"DCDataLoader chooses its own {owned}; do not pass {owned}=")
+        shuffle = bool(kwargs.pop("shuffle", True))
+        generator = kwargs.get("generator")
+        self.pruning_rate = check_pruning_rate(pruning_rate)
+        self.static = bool(static)
+        self.original_dataset = dataset
+        self.total_num_samples = len(dataset)
+        self.required_num_samples = kept_count(self.total_num_samples, self.pruning_rate)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        self.seed = int(seed)
+        self.rng = torch.Generator().manual_seed(self.seed)  # drives the subset choice (DataLoader owns .generator)
+        self.subset_indices: torch.Tensor | None = None
+        self.sample_weights: torch.Tensor | None = None
+        self.num_resamples = 0
+        self.epoch: int | None = None
+        all_indices = torch.arange(self.total_num_samples)
+        subset_sampler = SubsetSampler(all_indices, shuffle, torch.Generator().manual_seed(self.seed + 1))
+        super().__init__(dataset, sampler=subset_sampler, **kwargs)
+
+    # ----------------------------------------------------------------------------------------------- hooks
+    def compute_subset(self, sample_importance: Any) -> Any:
+        """Return the indices to keep (list, array or tensor), or ``(indices, weights)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_subset(sample_importance)")
+
+    # ------------------------------------------------------------------------------------------ public API
+    @cached_property
+    def targets(self) -> np.ndarray:
+        """Integer class labels of the dataset (see :func:`discover_targets`)."""
+        return discover_targets(self.original_dataset)
+
+    @cached_property
+    def labels_tensor(self) -> torch.Tensor:
+        """Class labels as an int64 tensor: samplers index it on every resample."""
+        return torch.from_numpy(np.ascontiguousarray(self.targets, dtype=np.int64))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the loader which epoch the next :meth:`resample` is for (samplers with epoch-dependent
+        rules, e.g. InfoBatch's annealing, read it; without calls they count resamples instead)."""
+        self.epoch = int(epoch)
+
+    @property
+    def current_epoch(self) -> int:
+        return self.epoch if self.epoch is not None else self.num_resamples
+
+    def resample(self, sample_importance: Any = None) -> torch.Tensor:
+        """Choose the subset for the coming epoch(s) and point the sampler at it; returns the kept indices.
+
+        Static loaders compute the subset once; later calls only reshuffle (which every pass does anyway).
+        """
+        if self.static and self.subset_indices is not None:
+            return self.subset_indices
+        self.validate_importance(sample_importance)
+        result = self.compute_subset(sample_importance)
+        indices, weights = result if isinstance(result, tuple) else (result, None)
+        indices = as_index_tensor(indices)
+        self._check_indices(indices)
+        self.subset_indices = indices
+        self.sample_weights = None if weights is None else self._dense_weights(indices, weights)
+        self.sampler.set_indices(indices)
+        self.num_resamples += 1
+        return indices
+
+    def validate_importance(self, sample_importance: Any) -> None:
+        """One-line errors for scores that cannot be used: missing, wrong length, NaN/inf, negative."""
+        name = type(self).__name__
+        if sample_importance is None:
+            if self.uses_importance:
+                raise InputError(f"{name} ranks samples by importance; resample() got None instead of scores")
+            return
+        values = np.asarray(sample_importance.detach().cpu() if isinstance(sample_importance, torch.Tensor) else sample_importance)
+        if values.ndim != 1 or values.shape[0] != self.total_num_samples:
+            raise InputError(
+                f"{name}.resample(): importance has shape {values.shape}, expected one score per sample ({self.total_num_samples},)"
+            )
+        if not np.issubdtype(values.dtype, np.number) and values.dtype != np.bool_:
+            raise InputError(f"{name}.resample(): importance must be numeric; got dtype {values.dtype}")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise InputError(
+                f"{name}.resample(): importance has {int(bad.sum())} NaN/inf values (first at sample {int(np.argmax(bad))})"
+            )
+        if self.needs_nonnegative_importance and (values < 0).any():
+            raise InputError(
+                f"{name}.resample(): importance is used as sampling probabilities but has {int((values < 0).sum())} negative values"
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this loader stopped (subset, weights, RNG states)."""
+        state = {
+            "subset_indices": self.subset_indices,
+            "sample_weights": self.sample_weights,
+            "num_resamples": self.num_resamples,
+            "epoch": self.epoch,
+            "rng": self.rng.get_state(),
+            "shuffle_generator": self.sampler.generator.get_state(),
+        }
+        state.update({name: getattr(self, name) for name in self.state_attributes})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.subset_indices = state["subset_indices"]
+        self.sample_weights = state["sample_weights"]
+        self.num_resamples = state["num_resamples"]
+        self.epoch = state["epoch"]
+        self.rng.set_state(state["rng"])
+        self.sampler.generator.set_state(state["shuffle_generator"])
+        if self.subset_indices is not None:
+            self.sampler.set_indices(self.subset_indices)
+        for name in self.state_attributes:
+            setattr(self, name, state[name])
+
+    # ------------------------------------------------------------------------------------------- internals
+    def _check_indices(self, indices: torch.Tensor) -> None:
+        name = type(self).__name__
+        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.total_num_samples):
+            raise ValueError(f"{name}.compute_subset() returned indices outside [0, {self.total_num_samples})")
+        if torch.unique(indices).numel() != indices.numel():
+            raise ValueError(f"{name}.compute_subset() returned repeated indices")
+
+    def _dense_weights(self, indices: torch.Tensor, weights: Any) -> torch.Tensor:
+        weights = torch.as_tensor(np.asarray(weights) if not isinstance(weights, torch.Tensor) else weights)
+        weights = weights.detach().to("cpu", torch.float32).reshape(-1)
+        if weights.numel() != indices.numel():
+            raise ValueError(f"{type(self).__name__}: {weights.numel()} weights for {indices.numel()} indices")
+        dense = torch.ones(self.total_num_samples, dtype=torch.float32)
+        dense[indices] = weights
+        return dense

@@ -1,0 +1,258 @@
+"""The training loop: data resident on the device as uint8 tensors, batches are index tensors.
+
+One code path for CPU and CUDA. Augmentation (random crop with zero padding, horizontal flip) runs on
+whole batches on the device. Per-sample losses (``reduction="none"``) feed optional per-sample weights
+and the :class:`~datacull.DCLogger` buffers; running totals stay on the device, so the only host syncs of
+an epoch happen after its last step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .datasets import ImageData
+from .errors import DivergenceError, InputError
+from .logger import DCLogger
+from .models import build_model
+from .schedules import build_schedule
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"trainer.device={name} but CUDA is not available here; use trainer.device=cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"trainer.device must be auto, cpu or cuda[:N]; got {name!r}")
+    return torch.device(name)
+
+
+class BatchAugment:
+    """Random crop (zero padding) and horizontal flip of a uint8 batch, then normalization, on its device."""
+
+    def __init__(self, padding: int, flip: bool, mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator):
+        self.padding = int(padding)
+        self.flip = bool(flip)
+        self.mean = mean.view(1, -1, 1, 1)
+        self.std = std.view(1, -1, 1, 1)
+        self.generator = generator
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.float().div_(255.0) - self.mean) / self.std
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = images.shape
+        device = images.device
+        if self.padding:
+            pad = self.padding
+            padded = F.pad(images, (pad, pad, pad, pad))
+            offsets = torch.randint(0, 2 * pad + 1, (2, batch), device=device, generator=self.generator)
+            rows = (offsets[0, :, None] + torch.arange(height, device=device))[:, None, :, None]
+            cols = (offsets[1, :, None] + torch.arange(width, device=device))[:, None, None, :]
+            batch_index = torch.arange(batch, device=device)[:, None, None, None]
+            channel_index = torch.arange(channels, device=device)[None, :, None, None]
+            images = padded[batch_index, channel_index, rows, cols]
+        if self.flip:
+            flipped = torch.rand(batch, device=device, generator=self.generator) < 0.5
+            images = torch.where(flipped[:, None, None, None], images.flip(3), images)
+        return self.normalize(images)
+
+
+def build_optimizer(cfg: Any, model: nn.Module) -> torch.optim.Optimizer:
+    name = cfg.name
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": float(cfg.get("weight_decay", 0.0))},
+        {"params": no_decay, "weight_decay": float(cfg.get("weight_decay", 0.0)) if cfg.get("decay_norm_and_bias", True) else 0.0},
+    ]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=float(cfg.lr), momentum=float(cfg.get("momentum", 0.9)), nesterov=bool(cfg.get("nesterov", False)))
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=float(cfg.lr), betas=tuple(cfg.get("betas", (0.9, 0.999))))
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=float(cfg.lr))
+    raise InputError(f"unknown optimizer '{name}'; known: sgd, adam, adamw")
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    accuracy: float
+    samples: int
+    steps: int
+    lr: float
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    per_class: list[float]
+
+    @property
+    def worst_class(self) -> float:
+        present = [value for value in self.per_class if not math.isnan(value)]
+        return min(present) if present else float("nan")
+
+
+class Engine:
+    """Model, optimizer, schedule and data of one training run, with ``train_epoch`` and ``evaluate``."""
+
+    def __init__(self, cfg: Any, data: ImageData, device: torch.device, epochs: int, seed: int):
+        self.cfg = cfg
+        self.device = device
+        self.epochs = int(epochs)
+        trainer = cfg.trainer
+        self.batch_size = int(trainer.batch_size)
+        self.eval_batch_size = int(trainer.get("eval_batch_size", 1024))
+        if self.batch_size < 1:
+            raise InputError(f"trainer.batch_size must be >= 1; got {self.batch_size}")
+        torch.manual_seed(seed)
+        self.model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes).to(device)
+        self.channels_last = device.type == "cuda" and bool(trainer.get("channels_last", True))
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(cfg.optimizer, self.model)
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.schedule = build_schedule(cfg.scheduler, self.epochs)
+        self.amp = bool(trainer.get("amp", False)) and device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.num_classes = data.num_classes
+        self.train_x = data.train_x.to(device)
+        self.train_y = data.train_y.to(device)
+        self.eval_sets = {"test": (data.test_x.to(device), data.test_y.to(device))}
+        if data.val_x is not None and data.val_x.shape[0]:
+            self.eval_sets["val"] = (data.val_x.to(device), data.val_y.to(device))
+        pixels = data.train_x.float().div(255.0)
+        mean = pixels.mean(dim=(0, 2, 3))
+        std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        augment = cfg.dataset.get("augment", {}) or {}
+        self.augment = BatchAugment(
+            augment.get("crop_padding", 0), augment.get("flip", False), mean.to(device), std.to(device), self.generator
+        )
+        self.compile_model = self.model
+        if bool(trainer.get("compile", False)):
+            self.compile_model = torch.compile(self.model)
+
+    # ---------------------------------------------------------------------------------------------- train
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast("cuda", dtype=self.amp_dtype)
+        return contextlib.nullcontext()
+
+    def _set_lr(self, progress: float) -> float:
+        factor = self.schedule(min(progress, 1.0))
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+        return self.base_lrs[0] * factor
+
+    def train_epoch(
+        self,
+        epoch: int,
+        order: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        loggers: dict[str, DCLogger] | None = None,
+        progress: Any = None,
+    ) -> EpochStats:
+        """One pass over ``order`` (dataset indices, in the order to train them).
+
+        ``weights`` (one per dataset sample) scale each sample's loss; ``loggers`` maps a metric name
+        (``loss``, ``logits``, ``feature_norm``) to the logger that records it for every trained sample.
+        """
+        loggers = loggers or {}
+        self.model.train()
+        num_steps = max(1, math.ceil(order.numel() / self.batch_size))
+        order = order.to(self.device, non_blocking=True)
+        weights = None if weights is None else weights.to(self.device, non_blocking=True)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        need_features = "feature_norm" in loggers
+        lr = self.base_lrs[0]
+        for step, batch in enumerate(torch.tensor_split(order, num_steps)):
+            lr = self._set_lr((epoch + step / num_steps) / self.epochs)
+            images = self.augment(self.train_x[batch])
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = self.train_y[batch]
+            with self._autocast():
+                if need_features:
+                    features = self.model.features(images)
+                    logits = self.model.head(features)
+                else:
+                    logits = self.compile_model(images)
+            losses = F.cross_entropy(logits.float(), labels, reduction="none")
+            loss = (losses * weights[batch]).mean() if weights is not None else losses.mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            detached = losses.detach()
+            loss_sum += detached.sum()
+            correct += (logits.detach().argmax(1) == labels).sum()
+            if "loss" in loggers:
+                loggers["loss"].log_metric(epoch, batch, detached)
+            if "logits" in loggers:
+                loggers["logits"].log_metric(epoch, batch, logits.detach().float())
+            if need_features:
+                loggers["feature_norm"].log_metric(epoch, batch, features.detach().float().norm(dim=1))
+            if progress is not None:
+                progress.update(1)
+        samples = int(order.numel())
+        mean_loss = float(loss_sum) / max(samples, 1)  # the epoch's one host sync
+        if not math.isfinite(mean_loss):
+            raise DivergenceError(
+                f"training loss became {mean_loss} in epoch {epoch}; lower optimizer.lr or check the data "
+                "(the last good checkpoint is kept)"
+            )
+        return EpochStats(mean_loss, float(correct) / max(samples, 1), samples, num_steps, lr)
+
+    # ----------------------------------------------------------------------------------------- evaluate
+    @torch.no_grad()
+    def evaluate(self, split: str = "test") -> Evaluation:
+        """Top-1 and per-class accuracy on ``split`` (``test`` or ``val``); NaN for classes absent there."""
+        images, labels = self.eval_sets[split]
+        self.model.eval()
+        hits = torch.zeros(self.num_classes, device=self.device)
+        for start in range(0, images.shape[0], self.eval_batch_size):
+            batch = self.augment.normalize(images[start : start + self.eval_batch_size])
+            if self.channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                predicted = self.compile_model(batch).argmax(1)
+            target = labels[start : start + self.eval_batch_size]
+            hits += torch.bincount(target[predicted == target], minlength=self.num_classes)
+        counts = torch.bincount(labels, minlength=self.num_classes)
+        per_class = (hits / counts.clamp_min(1)).where(counts > 0, torch.full_like(hits, float("nan"))).tolist()
+        return Evaluation(float(hits.sum() / max(labels.numel(), 1)), per_class)
+
+    # ------------------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"])
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start

@@ -1,0 +1,146 @@
+"""DCImportance: turns a logged trajectory into one score per sample, and says which way the score points."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from .data import discover_targets
+from .logger import DCLogger, load_epoch
+
+
+class ImportanceScores(np.ndarray):
+    """A float64 score array that remembers which way it points.
+
+    ``higher_is_harder`` is True when a larger score marks a harder / more informative sample (worth
+    keeping), False when it marks an easier one, None when the scores carry no order (all equal). Ranking
+    samplers read it, so any importance can drive any sampler without the user knowing the convention.
+    """
+
+    higher_is_harder: bool | None
+
+    def __new__(cls, values: Any, higher_is_harder: bool | None):
+        array = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
+        scores = array.view(cls)
+        scores.higher_is_harder = higher_is_harder
+        return scores
+
+    def __array_finalize__(self, source: Any) -> None:
+        self.higher_is_harder = getattr(source, "higher_is_harder", None)
+
+    def __reduce__(self):  # keep the direction through pickling (checkpoints, multiprocessing)
+        constructor, arguments, state = super().__reduce__()
+        return constructor, arguments, (state, self.higher_is_harder)
+
+    def __setstate__(self, state):
+        array_state, self.higher_is_harder = state
+        super().__setstate__(array_state)
+
+
+def mean_where_seen(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """``total / count`` per sample; samples never seen get the mean of the others (or 0 if none was seen),
+    a neutral value that neither keeps nor drops them first."""
+    mean = total / count.clamp_min(1)
+    seen = count > 0
+    fill = mean[seen].mean() if seen.any() else torch.zeros((), dtype=mean.dtype)
+    return torch.where(seen, mean, fill)
+
+
+def score_direction(scores: Any) -> bool | None:
+    """The ``higher_is_harder`` a score array declares, or None for plain arrays."""
+    return getattr(scores, "higher_is_harder", None)
+
+
+class DCImportance:
+    """Base class: reads windows of a :class:`DCLogger` trajectory; subclasses implement ``compute_importance``.
+
+    Class attributes a subclass sets:
+
+    - ``higher_is_harder``: which way its scores point (see :class:`ImportanceScores`).
+    - ``requires``: the logged metrics it reads, by name (``"logits"``, ``"loss"``, ``"feature_norm"``). The
+      first is read through ``logger_object``; the runner logs exactly these.
+    - ``online``: True when it is meant to be updated from the run's own recent epochs (dynamic pruning,
+      e.g. RCAP); False when it scores a full-data scoring run once (static, e.g. AUM, TDDS).
+    - ``paper``: the reference its docstring follows.
+    """
+
+    higher_is_harder: ClassVar[bool | None] = None
+    requires: ClassVar[tuple[str, ...]] = ("logits",)
+    online: ClassVar[bool] = False
+    paper: ClassVar[str] = ""
+    #: Attributes that ``state_dict`` saves, so an online importance resumes exactly.
+    state_attributes: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, dataset: Any, window_size: int, logger_object: DCLogger, flush: bool = False):
+        if int(window_size) < 1:
+            raise ValueError(f"window_size must be >= 1; got {window_size}")
+        self.dataset = dataset
+        self.num_samples = len(dataset)
+        self.window_size = int(window_size)
+        self.logger = logger_object
+        self.trajectory_dir = logger_object.trajectory_dir
+        self.offset = logger_object.save_every_k_epoch
+        self.flush = bool(flush)
+        self.sample_importance: ImportanceScores | None = None
+
+    @cached_property
+    def targets(self) -> np.ndarray:
+        return discover_targets(self.dataset)
+
+    def compute_importance(self) -> ImportanceScores:
+        """One score per sample; subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_importance()")
+
+    def scores(self, values: Any) -> ImportanceScores:
+        """Wrap ``values`` as this importance's scores (with its direction) and remember them."""
+        self.sample_importance = ImportanceScores(values, self.higher_is_harder)
+        return self.sample_importance
+
+    def segment_epochs(self, start_epoch: int) -> list[int]:
+        """Logged epochs of the window that starts at ``start_epoch`` (stride ``save_every_k_epoch``)."""
+        return list(range(int(start_epoch), int(start_epoch) + self.window_size, self.offset))
+
+    def extract_trajectory_segment(self, start_epoch: int, return_seen: bool = False):
+        """The logged values of epochs ``start_epoch .. start_epoch + window_size - 1`` (stride ``save_every_k_epoch``).
+
+        Returns a float tensor of shape ``(window, N, *)`` with NaN where a sample was not seen, or with
+        ``return_seen=True`` the pair ``(values, seen)`` where ``seen`` is a ``(window, N)`` bool tensor.
+        With ``flush=True`` the files read are deleted (dynamic methods that never re-read an epoch).
+        """
+        values, seen = self.read_epochs(self.segment_epochs(start_epoch))
+        return (values, seen) if return_seen else values
+
+    def read_epochs(self, epochs: list[int], logger: DCLogger | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stack the given logged epochs into ``(values, seen)`` tensors of shape ``(len(epochs), N, *)``."""
+        logger = logger or self.logger
+        logger.flush()
+        loaded = [load_epoch(logger.trajectory_dir, epoch, self.num_samples) for epoch in epochs]
+        values = torch.from_numpy(np.stack([epoch_values for epoch_values, _ in loaded]).astype(np.float32, copy=False))
+        seen = torch.from_numpy(np.stack([epoch_seen for _, epoch_seen in loaded]))
+        if self.flush:
+            for epoch in epochs:
+                logger.delete_epoch(epoch)
+        return values, seen
+
+    def trajectory_epochs(self, trajectory_length: int, logger: DCLogger | None = None) -> list[int]:
+        """The logged epochs among the first ``trajectory_length`` (every ``save_every_k_epoch``-th)."""
+        logger = logger or self.logger
+        wanted = list(range(0, int(trajectory_length), logger.save_every_k_epoch))
+        available = set(logger.saved_epochs())
+        missing = [epoch for epoch in wanted if epoch not in available]
+        if missing:
+            raise FileNotFoundError(
+                f"{type(self).__name__} needs epochs {wanted[0]}..{wanted[-1]} in {logger.trajectory_dir}; "
+                f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}"
+            )
+        return wanted
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("sample_importance", *self.state_attributes)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)

@@ -1,0 +1,187 @@
+"""DCLogger: per-sample metrics, one dense binary array per logged epoch.
+
+The original package appended one JSON line per sample. Here a batch's tensors are kept as they are (on
+their device, no host sync) until the epoch changes or :meth:`DCLogger.flush` is called; then the epoch
+is scattered into a dense ``(N, *)`` array in one step and written as ``.npy`` (values, NaN where unseen)
+beside a boolean ``seen`` mask, both through a temporary file and an atomic rename. Readers memory-map the
+files, so loading an epoch costs no parsing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import weakref
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import TrajectoryError
+from .outputs import atomic_save_npy
+
+_EPOCH_FILE = re.compile(r"^epoch(\d+)\.npy$")
+
+
+def epoch_paths(trajectory_dir: str | os.PathLike, epoch: int) -> tuple[Path, Path]:
+    base = Path(trajectory_dir)
+    return base / f"epoch{epoch}.npy", base / f"epoch{epoch}.seen.npy"
+
+
+def saved_epochs(trajectory_dir: str | os.PathLike) -> list[int]:
+    """Epochs with a values file in ``trajectory_dir``, ascending."""
+    directory = Path(trajectory_dir)
+    if not directory.is_dir():
+        return []
+    found = (_EPOCH_FILE.match(entry.name) for entry in os.scandir(directory))
+    return sorted(int(match.group(1)) for match in found if match)
+
+
+def _read_epoch(trajectory_dir: str | os.PathLike, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    values_path, seen_path = epoch_paths(trajectory_dir, epoch)
+    for path in (values_path, seen_path):
+        if not path.exists():
+            raise TrajectoryError(f"trajectory file missing: {path} (epoch {epoch} was not logged or not flushed)")
+    try:
+        values = np.load(values_path, mmap_mode="r")
+        seen = np.load(seen_path)
+    except (ValueError, OSError, EOFError) as error:
+        raise TrajectoryError(f"trajectory file is truncated or corrupt: {values_path}: {error}") from None
+    if seen.dtype != np.bool_ or seen.ndim != 1 or values.shape[:1] != seen.shape:
+        raise TrajectoryError(
+            f"trajectory files disagree for epoch {epoch} in {values_path.parent}: values {values.shape}, seen {seen.shape}"
+        )
+    return values, seen
+
+
+def load_epoch(trajectory_dir: str | os.PathLike, epoch: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, seen)`` of one logged epoch, padded with unseen rows up to ``num_samples``.
+
+    Values are memory-mapped when no padding is needed. Raises :class:`TrajectoryError` naming the file
+    when it is missing, truncated, or holds indices beyond ``num_samples``.
+    """
+    values, seen = _read_epoch(trajectory_dir, epoch)
+    rows = seen.shape[0]
+    if rows > num_samples:
+        raise TrajectoryError(
+            f"epoch {epoch} in {trajectory_dir} holds {rows} samples but the dataset has {num_samples}: "
+            "was it logged for another dataset?"
+        )
+    if rows < num_samples:
+        padded = np.full((num_samples, *values.shape[1:]), np.nan, dtype=values.dtype)
+        padded[:rows] = values
+        values = padded
+        seen = np.concatenate([seen, np.zeros(num_samples - rows, dtype=bool)])
+    return values, seen
+
+
+_LIVE_LOGGERS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_live_loggers() -> None:
+    for logger in list(_LIVE_LOGGERS):
+        logger.flush()
+
+
+class DCLogger:
+    """Records a per-sample metric (loss, logits, anything tensor-shaped) for the samples of each batch.
+
+    ``log_metric(epoch, sample_idx, metric)`` only keeps references to the batch's tensors; nothing is
+    copied to the host until the epoch is written. Epochs not divisible by ``save_every_k_epoch`` are skipped.
+    An epoch where only a subset was trained records exactly which samples were seen. Pass ``num_samples``
+    when known; otherwise arrays end at the largest logged index and readers pad them.
+    """
+
+    def __init__(
+        self,
+        trajectory_dir: str | os.PathLike,
+        save_every_k_epoch: int = 1,
+        *,
+        num_samples: int | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
+        if int(save_every_k_epoch) < 1:
+            raise ValueError(f"save_every_k_epoch must be >= 1; got {save_every_k_epoch}")
+        self.trajectory_dir = str(trajectory_dir)
+        self.save_every_k_epoch = int(save_every_k_epoch)
+        self.num_samples = num_samples
+        self.dtype = dtype
+        Path(self.trajectory_dir).mkdir(parents=True, exist_ok=True)
+        self._epoch: int | None = None
+        self._indices: list[torch.Tensor] = []
+        self._values: list[torch.Tensor] = []
+        self._written_this_session: set[int] = set()
+        _LIVE_LOGGERS.add(self)
+
+    def log_metric(self, epoch: int, sample_idx: torch.Tensor, metric: torch.Tensor) -> None:
+        """Buffer one batch: ``sample_idx`` (B,) dataset indices, ``metric`` (B, *) values."""
+        epoch = int(epoch)
+        if epoch % self.save_every_k_epoch:
+            return
+        sample_idx = torch.as_tensor(sample_idx)
+        metric = torch.as_tensor(metric)
+        if sample_idx.ndim != 1 or metric.ndim < 1 or metric.shape[0] != sample_idx.shape[0]:
+            raise ValueError(
+                f"log_metric: sample_idx must be (B,) and metric (B, ...); got {tuple(sample_idx.shape)} and {tuple(metric.shape)}"
+            )
+        if self._values and metric.shape[1:] != self._values[0].shape[1:]:
+            raise ValueError(
+                f"log_metric: metric shape {tuple(metric.shape[1:])} per sample differs from earlier batches' {tuple(self._values[0].shape[1:])}"
+            )
+        if self._epoch is not None and epoch != self._epoch:
+            self.flush()
+        self._epoch = epoch
+        self._indices.append(sample_idx.detach())
+        self._values.append(metric.detach())
+
+    def flush(self) -> None:
+        """Write the buffered epoch (merging with what this logger already wrote for it)."""
+        if self._epoch is None or not self._values:
+            return
+        epoch = self._epoch
+        device = self._values[0].device
+        indices = torch.cat([index.to(device, non_blocking=True) for index in self._indices]).long()
+        values = torch.cat(self._values).to(self.dtype)
+        largest = int(indices.max())  # the one host sync of the epoch
+        if indices.min() < 0 or (self.num_samples is not None and largest >= self.num_samples):
+            raise ValueError(f"log_metric: sample indices must lie in [0, {self.num_samples}); epoch {epoch} logged {largest}")
+        rows = self.num_samples if self.num_samples is not None else largest + 1
+        # an earlier flush in this session wrote part of this epoch: keep what it wrote
+        previous = _read_epoch(self.trajectory_dir, epoch) if epoch in self._written_this_session else None
+        if previous is not None:
+            rows = max(rows, previous[1].shape[0])
+        dense = torch.full((rows, *values.shape[1:]), float("nan"), dtype=self.dtype, device=device)
+        seen = torch.zeros(rows, dtype=torch.bool, device=device)
+        if previous is not None:
+            old_rows = previous[1].shape[0]
+            dense[:old_rows] = torch.from_numpy(np.array(previous[0])).to(device)
+            seen[:old_rows] = torch.from_numpy(previous[1]).to(device)
+        dense[indices] = values
+        seen[indices] = True
+        values_path, seen_path = epoch_paths(self.trajectory_dir, epoch)
+        atomic_save_npy(values_path, dense.cpu().numpy())
+        atomic_save_npy(seen_path, seen.cpu().numpy())
+        self._written_this_session.add(epoch)
+        self._indices.clear()
+        self._values.clear()
+
+    def saved_epochs(self) -> list[int]:
+        self.flush()
+        return saved_epochs(self.trajectory_dir)
+
+    def load_epoch(self, epoch: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
+        self.flush()
+        return load_epoch(self.trajectory_dir, epoch, num_samples)
+
+    def delete_epoch(self, epoch: int) -> None:
+        for path in epoch_paths(self.trajectory_dir, epoch):
+            path.unlink(missing_ok=True)
+        self._written_this_session.discard(epoch)
+
+    def reset(self) -> None:
+        """Forget buffered, unwritten batches (e.g. of an epoch that is about to be replayed)."""
+        self._epoch = None
+        self._indices.clear()
+        self._values.clear()

@@ -1,0 +1,49 @@
+"""Area Under the Margin (AUM)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..importance import DCImportance, ImportanceScores, mean_where_seen
+from ..logger import DCLogger
+from ..registry import register_importance
+
+
+def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool) -> torch.Tensor:
+    """Assigned-class value minus the largest other value, per sample, for logits (or softmax probabilities)."""
+    values = torch.softmax(logits, dim=-1) if probability_space else logits
+    assigned = values.gather(-1, labels[:, None]).squeeze(-1)
+    others = values.scatter(-1, labels[:, None], float("-inf"))
+    return assigned - others.max(dim=-1).values
+
+
+@register_importance("aum")
+class AUMImportance(DCImportance):
+    """Area under the margin: mean over epochs of (assigned logit - largest other logit); low = hard.
+
+    Follows Pleiss et al. (2020), Eq. 1-2: the margin of each training epoch's logits, averaged over the first
+    ``trajectory_length`` epochs. ``probability_space=True`` computes the margin of softmax probabilities
+    instead, as the official CCS code does when it scores CIFAR with AUM. Epochs in which a sample was not
+    trained are left out of its mean; a sample never seen gets the mean score of the others (neutral).
+    """
+
+    paper = "Pleiss et al., Identifying Mislabeled Data using the Area Under the Margin Ranking, NeurIPS 2020"
+    higher_is_harder = False
+    requires = ("logits",)
+
+    def __init__(self, dataset, trajectory_length: int, logger_object: DCLogger, probability_space: bool = False):
+        super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=False)
+        self.trajectory_length = int(trajectory_length)
+        self.probability_space = bool(probability_space)
+
+    def compute_importance(self) -> ImportanceScores:
+        labels = torch.from_numpy(self.targets)
+        total = torch.zeros(self.num_samples, dtype=torch.float64)
+        count = torch.zeros(self.num_samples, dtype=torch.float64)
+        for epoch in self.trajectory_epochs(self.trajectory_length):  # a loop over epochs, vectorized over samples
+            logits, seen = self.read_epochs([epoch])
+            margin = margins(torch.nan_to_num(logits[0]), labels, self.probability_space).double()
+            total += torch.where(seen[0], margin, 0.0)
+            count += seen[0]
+        return self.scores(mean_where_seen(total, count))
+

@@ -1,0 +1,60 @@
+"""Coverage-centric Coreset Selection (CCS)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import InputError
+from ..registry import register_sampler
+from ..sampling import as_score_tensor, larger_is_harder, sample_per_class, top_k
+from .tdds import RankingSampler
+
+
+def stratum_budgets(sizes: torch.Tensor, budget: int) -> torch.Tensor:
+    """CCS's allocation: visit strata from the smallest; each takes min(its size, remaining budget // strata left)."""
+    budgets = torch.zeros_like(sizes)
+    remaining = int(budget)
+    order = torch.argsort(sizes, stable=True).tolist()
+    for position, stratum in enumerate(order):  # at most num_strata iterations
+        take = min(int(sizes[stratum]), remaining // (len(order) - position))
+        budgets[stratum] = take
+        remaining -= take
+    return budgets
+
+
+@register_sampler("ccs")
+class CCSDataLoader(RankingSampler):
+    """Static: drop the hardest beta fraction, then sample evenly across equal-width score strata.
+
+    Coverage-centric coreset selection (Zheng et al., ICLR 2023, Algorithm 1): remove the ``beta * N``
+    hardest samples (mislabeled or too hard), split the rest into ``num_strata`` equal-width strata of the
+    score range, and fill the budget visiting strata from the smallest, each taking
+    min(size, remaining budget // strata left), uniformly at random inside a stratum. The kept count is
+    exactly ``required_num_samples`` whenever ``beta <= pruning_rate``.
+    """
+
+    paper = "Zheng et al., Coverage-centric Coreset Selection for High Pruning Rates, ICLR 2023"
+    static_selection = True
+
+    def __init__(self, dataset, pruning_rate: float, beta: float, num_strata: int = 50, descending: bool | None = None, **kwargs):
+        if not 0.0 <= float(beta) <= float(pruning_rate):
+            raise InputError(f"CCS needs 0 <= sampler.beta <= sampler.pruning_rate; got beta={beta}, pruning_rate={pruning_rate}")
+        if int(num_strata) < 1:
+            raise InputError(f"CCS sampler.num_strata must be >= 1; got {num_strata}")
+        self.beta = float(beta)
+        self.num_strata = int(num_strata)
+        super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
+
+    def compute_subset(self, sample_importance) -> torch.Tensor:
+        scores = as_score_tensor(sample_importance)
+        hardest_first = top_k(scores, scores.numel(), larger_is_harder(self.descending, sample_importance, False), self.rng)
+        pool = hardest_first[math.floor(self.total_num_samples * self.beta + 1e-9):]
+        pool_scores = scores[pool]
+        low, high = pool_scores.min(), pool_scores.max()
+        width = (high - low) / self.num_strata
+        strata = ((pool_scores - low) / width).floor().clamp(0, self.num_strata - 1).long() if width > 0 else torch.zeros_like(pool)
+        sizes = torch.bincount(strata, minlength=self.num_strata)
+        budgets = stratum_budgets(sizes, self.required_num_samples)
+        return pool[sample_per_class(strata, budgets, self.rng)]

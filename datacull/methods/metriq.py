@@ -1,0 +1,46 @@
+"""MetriQ: class-wise keep densities from validation error."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data import DCDataLoader
+from ..errors import InputError
+from ..registry import register_sampler
+from ..sampling import apportion, class_counts, sample_per_class
+
+
+@register_sampler("metriq")
+class MetriQDataLoader(DCDataLoader):
+    """Static, class-wise random: each class keeps a share proportional to its validation error.
+
+    MetriQ (Vysogorets et al., 2024): the keep density of class c is proportional to its validation error
+    1 - acc_c, scaled so the total is ``required_num_samples``; a class whose density would exceed 1 keeps all
+    its samples and its surplus is shared among the others in proportion to their errors; samples are
+    drawn uniformly inside each class. Counts are rounded by largest remainder to the exact total (the
+    original DataCull floored each class and fell short). If every class left to fill has zero error, the
+    remainder is shared in proportion to class size.
+    """
+
+    paper = "Vysogorets et al., Robust Data Pruning: Uncovering and Overcoming Implicit Bias (MetriQ), arXiv 2404.05579, 2024"
+    static_selection = True
+    uses_importance = False
+
+    def __init__(self, dataset, pruning_rate: float, class_wise_acc, **kwargs):
+        super().__init__(dataset, pruning_rate, static=True, **kwargs)
+        accuracy = np.asarray(class_wise_acc, dtype=np.float64).reshape(-1)
+        num_classes = int(self.labels_tensor.max()) + 1 if self.total_num_samples else 0
+        if accuracy.shape[0] != num_classes:
+            raise InputError(f"MetriQ class_wise_acc has {accuracy.shape[0]} entries but the dataset has {num_classes} classes")
+        if not np.all((accuracy >= 0) & (accuracy <= 1)):
+            raise InputError(f"MetriQ class_wise_acc values must lie in [0, 1]; got {accuracy.round(4).tolist()}")
+        self.class_wise_acc = accuracy
+
+    def class_quotas(self) -> torch.Tensor:
+        sizes = class_counts(self.labels_tensor, len(self.class_wise_acc))
+        error = torch.from_numpy(1.0 - self.class_wise_acc)
+        return apportion(error * sizes, self.required_num_samples, sizes)
+
+    def compute_subset(self, sample_importance) -> torch.Tensor:
+        return sample_per_class(self.labels_tensor, self.class_quotas(), self.rng)

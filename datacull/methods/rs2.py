@@ -1,0 +1,53 @@
+"""Repeated Sampling of Random Subsets (RS2)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import DCDataLoader
+from ..registry import register_sampler
+from ..sampling import apportion, class_counts, sample_per_class
+
+
+@register_sampler("rs2")
+class RS2DataLoader(DCDataLoader):
+    """Dynamic random: a fresh subset every round, walking a shuffled permutation without replacement.
+
+    RS2 (Okanovic et al., ICLR 2024). Without replacement (the paper's default), each round takes the next
+    ``required_num_samples`` indices of a shuffled permutation, so every sample is seen once before any is
+    seen twice; when fewer than a round's worth remain, the remainder is taken first and the round is
+    completed from a new permutation (which excludes the remainder, so a round never repeats a sample).
+    With replacement, each round draws an independent uniform subset, optionally class-stratified (counts
+    proportional to class sizes, rounded to the exact total).
+    """
+
+    paper = "Okanovic et al., Repeated Random Sampling for Minimizing the Time-to-Accuracy of Learning, ICLR 2024"
+    static_selection = False
+    uses_importance = False
+    state_attributes = ("permutation", "cursor")
+
+    def __init__(self, dataset, pruning_rate: float, sampling_with_replacement: bool = False, stratify: bool = False, **kwargs):
+        super().__init__(dataset, pruning_rate, static=False, **kwargs)
+        self.sampling_with_replacement = bool(sampling_with_replacement)
+        self.stratify = bool(stratify)
+        self.permutation = torch.randperm(self.total_num_samples, generator=self.rng)
+        self.cursor = 0
+
+    def compute_subset(self, sample_importance) -> torch.Tensor:
+        if self.sampling_with_replacement:
+            if self.stratify:
+                sizes = class_counts(self.labels_tensor)
+                return sample_per_class(self.labels_tensor, apportion(sizes, self.required_num_samples, sizes), self.rng)
+            return torch.randperm(self.total_num_samples, generator=self.rng)[: self.required_num_samples]
+        needed = self.required_num_samples
+        taken = self.permutation[self.cursor : self.cursor + needed]
+        self.cursor += taken.numel()
+        if taken.numel() < needed:
+            rest = torch.ones(self.total_num_samples, dtype=torch.bool)
+            rest[taken] = False
+            candidates = torch.nonzero(rest).squeeze(1)
+            self.permutation = candidates[torch.randperm(candidates.numel(), generator=self.rng)]
+            self.permutation = torch.cat([self.permutation, taken])
+            self.cursor = needed - taken.numel()
+            taken = torch.cat([taken, self.permutation[: self.cursor]])
+        return taken

@@ -1,0 +1,96 @@
+"""Temporal Dual-Depth Scoring (TDDS)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import DCDataLoader
+from ..errors import InputError
+from ..importance import DCImportance, ImportanceScores
+from ..logger import DCLogger
+from ..registry import register_importance, register_sampler
+from ..sampling import as_score_tensor, larger_is_harder, top_k
+
+
+def kl_terms(probabilities: torch.Tensor) -> torch.Tensor:
+    """Per consecutive epoch pair, sum_c |p_{t+1} log(p_{t+1} / p_t)|: shape (T - 1, N)."""
+    log_p = torch.log(probabilities.clamp_min(1e-12))
+    return (probabilities[1:] * (log_p[1:] - log_p[:-1])).abs().sum(dim=-1)
+
+
+@register_importance("tdds")
+class TDDSImportance(DCImportance):
+    """Temporal dual-depth score: variability of per-epoch KL-like prediction changes, late windows weighted most.
+
+    Follows the official TDDS code (Zhang et al., CVPR 2024): softmax the logits of the first
+    ``trajectory_length`` epochs; per consecutive epoch pair take sum_c |p_{t+1} log(p_{t+1}/p_t)|; inside each
+    sliding window of ``window_size`` epochs take the L2 norm of the terms' deviations from their window
+    mean; window k of K is weighted decay * (1 - decay)^(K-1-k) (an exponential moving average ending at the
+    last window) and the weighted norms are summed. Higher = more informative = kept.
+
+    Difference from the original DataCull: it summed squared deviations (a variance), where the official
+    code takes the norm. Pairs with an epoch in which the sample was not trained are left out.
+    """
+
+    paper = "Zhang et al., Spanning Training Progress: Temporal Dual-Depth Scoring (TDDS) for Enhanced Dataset Pruning, CVPR 2024"
+    higher_is_harder = True
+    requires = ("logits",)
+
+    def __init__(self, dataset, trajectory_length: int, window_size: int, decay: float, logger_object: DCLogger):
+        if int(window_size) < 2:
+            raise InputError(f"TDDS importance.window_size must be >= 2 (a window needs one epoch pair); got {window_size}")
+        if int(window_size) > int(trajectory_length):
+            raise InputError(
+                f"importance.window_size ({window_size}) must not exceed importance.trajectory_length ({trajectory_length})"
+            )
+        if not 0.0 < float(decay) <= 1.0:
+            raise InputError(f"TDDS importance.decay must be in (0, 1]; got {decay}")
+        super().__init__(dataset=dataset, window_size=window_size, logger_object=logger_object, flush=False)
+        self.trajectory_length = int(trajectory_length)
+        self.decay = float(decay)
+
+    def compute_importance(self) -> ImportanceScores:
+        epochs = self.trajectory_epochs(self.trajectory_length)
+        logits, seen = self.read_epochs(epochs)
+        probabilities = torch.softmax(torch.nan_to_num(logits).double(), dim=-1)
+        terms = kl_terms(probabilities)  # (T-1, N)
+        valid = (seen[1:] & seen[:-1]).double()
+        pairs_per_window = max(1, (self.window_size - 1) // self.offset)
+        windows = terms.unfold(0, pairs_per_window, 1)  # (K, N, W-1)
+        window_valid = valid.unfold(0, pairs_per_window, 1)
+        mean = (windows * window_valid).sum(-1, keepdim=True) / window_valid.sum(-1, keepdim=True).clamp_min(1)
+        deviation_norm = (((windows - mean) * window_valid) ** 2).sum(-1).sqrt()  # (K, N)
+        count = deviation_norm.shape[0]
+        weights = self.decay * (1.0 - self.decay) ** torch.arange(count - 1, -1, -1, dtype=torch.float64)
+        return self.scores((weights[:, None] * deviation_norm).sum(0))
+
+
+class RankingSampler(DCDataLoader):
+    """Shared by samplers that keep the top of a ranking: reads the score direction, breaks ties at random."""
+
+    def __init__(self, dataset, pruning_rate: float, static: bool, descending: bool | None = None, **kwargs):
+        self.descending = descending
+        super().__init__(dataset, pruning_rate, static=static, **kwargs)
+
+    def keep_hardest(self, sample_importance, default_direction: bool) -> torch.Tensor:
+        scores = as_score_tensor(sample_importance)
+        largest = larger_is_harder(self.descending, sample_importance, default_direction)
+        return top_k(scores, self.required_num_samples, largest, self.rng)
+
+
+@register_sampler("tdds")
+class TDDSDataLoader(RankingSampler):
+    """Static: keep the highest-scoring (most informative) fraction, as TDDS selects.
+
+    With scores that declare the opposite direction (e.g. AUM, low = hard) it keeps the lowest; ``descending``
+    overrides the declaration.
+    """
+
+    paper = TDDSImportance.paper
+    static_selection = True
+
+    def __init__(self, dataset, pruning_rate: float, descending: bool | None = None, **kwargs):
+        super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
+
+    def compute_subset(self, sample_importance) -> torch.Tensor:
+        return self.keep_hardest(sample_importance, default_direction=True)

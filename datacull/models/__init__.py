@@ -1,0 +1,8 @@
+"""Registered models. Each is built as ``cls(in_channels, image_size, num_classes, **cfg)`` and exposes
+``features(x)`` (the penultimate embedding) and ``head`` (the final linear layer), so the runner can log
+embedding norms for gradient-based scores."""
+
+from . import cnn, mlp, resnet  # noqa: F401  (registration side effects)
+from .common import build_model
+
+__all__ = ["build_model"]

@@ -1,0 +1,147 @@
+"""Vectorized building blocks shared by the samplers: kept counts, quota apportioning, per-class draws.
+
+Everything here works on whole index tensors; the only Python loops run over classes or strata, never
+over samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .errors import InputError
+
+
+def check_pruning_rate(pruning_rate: float) -> float:
+    """Return ``pruning_rate`` as a float, or raise a one-line error if it is not in [0, 1)."""
+    try:
+        rate = float(pruning_rate)
+    except (TypeError, ValueError):
+        raise InputError(f"pruning_rate must be a number in [0, 1) (the fraction removed); got {pruning_rate!r}") from None
+    if not (0.0 <= rate < 1.0) or math.isnan(rate):
+        raise InputError(
+            f"pruning_rate must be in [0, 1): it is the fraction of samples REMOVED (0.3 keeps 70%); got {pruning_rate!r}"
+        )
+    return rate
+
+
+def kept_count(num_samples: int, pruning_rate: float) -> int:
+    """Samples kept at ``pruning_rate``: round((1 - p) * N), half up, and at least one of a non-empty set.
+
+    The small epsilon keeps binary floating point from flipping an exact half (1 - 0.7 = 0.30000000000000004).
+    """
+    rate = check_pruning_rate(pruning_rate)
+    if num_samples <= 0:
+        return 0
+    kept = int(math.floor((1.0 - rate) * num_samples + 0.5 + 1e-9))
+    return min(num_samples, max(1, kept))
+
+
+def as_index_tensor(indices) -> torch.Tensor:
+    """Any 1-D integer sequence (list, ndarray, tensor) as a CPU int64 tensor."""
+    if isinstance(indices, torch.Tensor):
+        tensor = indices.detach().to("cpu")
+    else:
+        array = np.asarray(indices)
+        if array.size == 0:
+            array = array.astype(np.int64)
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
+        raise ValueError(f"subset indices must be integers; got dtype {tensor.dtype}")
+    return tensor.reshape(-1).to(torch.int64)
+
+
+def class_counts(labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+    return torch.bincount(labels, minlength=num_classes or 0)
+
+
+def apportion(weights: torch.Tensor, total: int, capacity: torch.Tensor) -> torch.Tensor:
+    """Split ``total`` items over groups in proportion to ``weights``, never exceeding ``capacity``.
+
+    Water-filling: a group whose proportional share exceeds its capacity is saturated (capped) and the
+    surplus is shared again among the others in proportion to their weights, until no share exceeds its
+    capacity. If the free groups all weigh zero while budget remains, the rest is shared in proportion to their
+    spare capacity. The real-valued shares are then rounded to integers that sum to ``total`` exactly (floor,
+    then one more item to the largest fractional parts that still have room).
+    """
+    weights = torch.as_tensor(weights, dtype=torch.float64).clone()
+    capacity = torch.as_tensor(capacity, dtype=torch.int64)
+    if (weights < 0).any() or not torch.isfinite(weights).all():
+        raise ValueError("apportion weights must be finite and non-negative")
+    total = int(total)
+    if total > int(capacity.sum()):
+        raise ValueError(f"cannot place {total} items in groups holding {int(capacity.sum())}")
+    share = torch.zeros_like(weights)
+    free = capacity > 0
+    remaining = float(total)
+    while remaining > 1e-9 and free.any():
+        free_weights = torch.where(free, weights, torch.zeros_like(weights))
+        if free_weights.sum() <= 0:  # only zero-weight groups left: fill them by spare room
+            free_weights = torch.where(free, capacity.double() - share, torch.zeros_like(weights))
+        proposal = share + remaining * free_weights / free_weights.sum()
+        over = free & (proposal >= capacity.double())
+        if not over.any():
+            share = torch.where(free, proposal, share)
+            break
+        share = torch.where(over, capacity.double(), share)
+        free &= ~over
+        remaining = total - float(share.sum())
+    counts = torch.minimum(torch.floor(share + 1e-9).to(torch.int64), capacity)
+    shortfall = total - int(counts.sum())
+    if shortfall > 0:
+        fraction = share - counts.double()
+        fraction[counts >= capacity] = -1.0
+        order = torch.argsort(fraction, descending=True, stable=True)
+        counts[order[:shortfall]] += 1
+    return counts
+
+
+def sample_per_class(
+    labels: torch.Tensor,
+    quotas: torch.Tensor,
+    generator: torch.Generator,
+    log_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Draw ``quotas[c]`` distinct samples of each class ``c`` without replacement, all classes in one pass.
+
+    Uniform inside each class when ``log_weights`` is None, else proportional to ``exp(log_weights)`` by the
+    Gumbel-top-k trick, which has the same distribution as drawing one at a time without replacement with
+    those probabilities (what ``numpy.random.choice(replace=False, p=...)`` does).
+    """
+    labels = labels.to(torch.int64)
+    n = labels.numel()
+    keys = -torch.log(-torch.log(torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(1e-300)))
+    if log_weights is not None:
+        keys = keys + log_weights.to(torch.float64)
+    by_key = torch.argsort(keys, descending=True)
+    by_class = by_key[torch.argsort(labels[by_key], stable=True)]
+    sorted_labels = labels[by_class]
+    counts = torch.bincount(labels, minlength=quotas.numel())
+    starts = torch.cumsum(counts, 0) - counts
+    rank_in_class = torch.arange(n) - starts[sorted_labels]
+    return by_class[rank_in_class < quotas[sorted_labels]]
+
+
+def top_k(scores: torch.Tensor, k: int, largest: bool, generator: torch.Generator) -> torch.Tensor:
+    """Indices of the ``k`` largest (or smallest) scores; equal scores are ordered at random, not by index."""
+    shuffled = torch.randperm(scores.numel(), generator=generator)
+    order = torch.argsort(scores[shuffled], descending=largest, stable=True)
+    return shuffled[order[:k]]
+
+
+def as_score_tensor(sample_importance) -> torch.Tensor:
+    """Scores (array, list, tensor, :class:`~datacull.ImportanceScores`) as a CPU float64 tensor."""
+    if isinstance(sample_importance, torch.Tensor):
+        return sample_importance.detach().to("cpu", torch.float64).reshape(-1)
+    return torch.from_numpy(np.asarray(sample_importance, dtype=np.float64).reshape(-1).copy())
+
+
+def larger_is_harder(descending: bool | None, sample_importance, default: bool) -> bool:
+    """Which way to read scores: the user's ``descending`` flag if given, else the direction the importance
+    declared (``higher_is_harder``), else the sampler's historical default."""
+    if descending is not None:
+        return bool(descending)
+    declared = getattr(sample_importance, "higher_is_harder", None)
+    return default if declared is None else bool(declared)
