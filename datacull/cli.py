@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from .paths import config_dir, config_groups
+from .paths import config_groups
 
 log = logging.getLogger("datacull")
 
@@ -82,7 +82,9 @@ def _show_traceback(debug: bool) -> bool:
 )
 def train(
     ctx: typer.Context,
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of errors caused by the input."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of errors caused by the input."
+    ),
 ) -> None:
     overrides = list(ctx.args)
     _check_group_choices(overrides)
@@ -112,8 +114,12 @@ def list_command() -> None:
 
 @app.command()
 def resume(
-    run_dir: Path = typer.Argument(..., help="A run folder written by `datacull train` (holds config.yaml and checkpoint.pt)."),
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of errors caused by the input."),
+    run_dir: Path = typer.Argument(
+        ..., help="A run folder written by `datacull train` (holds config.yaml and checkpoint.pt)."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of errors caused by the input."
+    ),
 ) -> None:
     """Continue an interrupted run from its last checkpoint, with the configuration it was started with."""
     from .errors import DatacullError

@@ -52,10 +52,14 @@ def _as_label_array(values: Any, source: str) -> np.ndarray:
     elif isinstance(values, Sequence) and values and isinstance(values[0], torch.Tensor):
         values = [int(v) for v in values]
     array = np.asarray(values)
-    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_)):
+    if array.ndim != 1 or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_)
+    ):
         if array.ndim == 1 and np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0):
             return array.astype(np.int64)
-        raise InputError(f"class labels from {source} must be a 1-D integer array; got shape {array.shape}, dtype {array.dtype}")
+        raise InputError(
+            f"class labels from {source} must be a 1-D integer array; got shape {array.shape}, dtype {array.dtype}"
+        )
     return array.astype(np.int64)
 
 
@@ -130,14 +134,24 @@ class DCDataLoader(DataLoader):
     #: Whether the built-in sampler chooses once (True) or on every resample (False); the runner reads it
     #: before constructing the loader. None for user subclasses, whose ``static`` argument decides.
     static_selection: ClassVar[bool | None] = None
-    #: False for samplers that ignore importance scores (random ones); the runner then skips scoring.
-    uses_importance: ClassVar[bool] = True
-    #: True for samplers that read scores as probabilities, which must therefore be non-negative.
+    #: True for samplers that need scores (``resample(None)`` is refused), False for those that ignore them
+    #: (the runner then skips scoring), None (user subclasses) when unknown: whatever is given is passed on.
+    uses_importance: ClassVar[bool | None] = None
+    #: True for samplers that draw in proportion to scores: plain arrays must then be non-negative (scores
+    #: that declare a direction are converted, see :func:`datacull.sampling.sampling_weights`).
     needs_nonnegative_importance: ClassVar[bool] = False
     #: Attributes (beyond the subset and generators) that ``state_dict`` saves, for exact resumption.
     state_attributes: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, dataset: Dataset, pruning_rate: float, static: bool = False, *, seed: int | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        dataset: Dataset,
+        pruning_rate: float,
+        static: bool = False,
+        *,
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
         for owned in ("sampler", "batch_sampler"):
             if kwargs.get(owned) is not None:
                 raise ValueError(f"DCDataLoader chooses its own {owned}; do not pass {owned}=")
@@ -151,7 +165,9 @@ class DCDataLoader(DataLoader):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
         self.seed = int(seed)
-        self.rng = torch.Generator().manual_seed(self.seed)  # drives the subset choice (DataLoader owns .generator)
+        self.rng = torch.Generator().manual_seed(
+            self.seed
+        )  # drives the subset choice (DataLoader owns .generator)
         self.subset_indices: torch.Tensor | None = None
         self.sample_weights: torch.Tensor | None = None
         self.num_resamples = 0
@@ -210,7 +226,11 @@ class DCDataLoader(DataLoader):
             if self.uses_importance:
                 raise InputError(f"{name} ranks samples by importance; resample() got None instead of scores")
             return
-        values = np.asarray(sample_importance.detach().cpu() if isinstance(sample_importance, torch.Tensor) else sample_importance)
+        values = np.asarray(
+            sample_importance.detach().cpu()
+            if isinstance(sample_importance, torch.Tensor)
+            else sample_importance
+        )
         if values.ndim != 1 or values.shape[0] != self.total_num_samples:
             raise InputError(
                 f"{name}.resample(): importance has shape {values.shape}, expected one score per sample ({self.total_num_samples},)"
@@ -222,7 +242,8 @@ class DCDataLoader(DataLoader):
             raise InputError(
                 f"{name}.resample(): importance has {int(bad.sum())} NaN/inf values (first at sample {int(np.argmax(bad))})"
             )
-        if self.needs_nonnegative_importance and (values < 0).any():
+        declared = getattr(sample_importance, "higher_is_harder", None)
+        if self.needs_nonnegative_importance and declared is None and (values < 0).any():
             raise InputError(
                 f"{name}.resample(): importance is used as sampling probabilities but has {int((values < 0).sum())} negative values"
             )
@@ -256,7 +277,9 @@ class DCDataLoader(DataLoader):
     def _check_indices(self, indices: torch.Tensor) -> None:
         name = type(self).__name__
         if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= self.total_num_samples):
-            raise ValueError(f"{name}.compute_subset() returned indices outside [0, {self.total_num_samples})")
+            raise ValueError(
+                f"{name}.compute_subset() returned indices outside [0, {self.total_num_samples})"
+            )
         if torch.unique(indices).numel() != indices.numel():
             raise ValueError(f"{name}.compute_subset() returned repeated indices")
 
@@ -264,7 +287,9 @@ class DCDataLoader(DataLoader):
         weights = torch.as_tensor(np.asarray(weights) if not isinstance(weights, torch.Tensor) else weights)
         weights = weights.detach().to("cpu", torch.float32).reshape(-1)
         if weights.numel() != indices.numel():
-            raise ValueError(f"{type(self).__name__}: {weights.numel()} weights for {indices.numel()} indices")
+            raise ValueError(
+                f"{type(self).__name__}: {weights.numel()} weights for {indices.numel()} indices"
+            )
         dense = torch.ones(self.total_num_samples, dtype=torch.float32)
         dense[indices] = weights
         return dense

@@ -29,7 +29,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"trainer.device={name} but CUDA is not available here; use trainer.device=cpu or auto")
+        raise InputError(
+            f"trainer.device={name} but CUDA is not available here; use trainer.device=cpu or auto"
+        )
     if name != "cpu" and not name.startswith("cuda"):
         raise InputError(f"trainer.device must be auto, cpu or cuda[:N]; got {name!r}")
     return torch.device(name)
@@ -38,7 +40,9 @@ def resolve_device(name: str) -> torch.device:
 class BatchAugment:
     """Random crop (zero padding) and horizontal flip of a uint8 batch, then normalization, on its device."""
 
-    def __init__(self, padding: int, flip: bool, mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator):
+    def __init__(
+        self, padding: int, flip: bool, mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator
+    ):
         self.padding = int(padding)
         self.flip = bool(flip)
         self.mean = mean.view(1, -1, 1, 1)
@@ -73,10 +77,20 @@ def build_optimizer(cfg: Any, model: nn.Module) -> torch.optim.Optimizer:
         (no_decay if parameter.ndim <= 1 else decay).append(parameter)
     groups = [
         {"params": decay, "weight_decay": float(cfg.get("weight_decay", 0.0))},
-        {"params": no_decay, "weight_decay": float(cfg.get("weight_decay", 0.0)) if cfg.get("decay_norm_and_bias", True) else 0.0},
+        {
+            "params": no_decay,
+            "weight_decay": float(cfg.get("weight_decay", 0.0))
+            if cfg.get("decay_norm_and_bias", True)
+            else 0.0,
+        },
     ]
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=float(cfg.lr), momentum=float(cfg.get("momentum", 0.9)), nesterov=bool(cfg.get("nesterov", False)))
+        return torch.optim.SGD(
+            groups,
+            lr=float(cfg.lr),
+            momentum=float(cfg.get("momentum", 0.9)),
+            nesterov=bool(cfg.get("nesterov", False)),
+        )
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=float(cfg.lr), betas=tuple(cfg.get("betas", (0.9, 0.999))))
     if name == "adam":
@@ -139,7 +153,11 @@ class Engine:
         self.generator = torch.Generator(device=device).manual_seed(seed)
         augment = cfg.dataset.get("augment", {}) or {}
         self.augment = BatchAugment(
-            augment.get("crop_padding", 0), augment.get("flip", False), mean.to(device), std.to(device), self.generator
+            augment.get("crop_padding", 0),
+            augment.get("flip", False),
+            mean.to(device),
+            std.to(device),
+            self.generator,
         )
         self.compile_model = self.model
         if bool(trainer.get("compile", False)):
@@ -153,7 +171,7 @@ class Engine:
 
     def _set_lr(self, progress: float) -> float:
         factor = self.schedule(min(progress, 1.0))
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor
         return self.base_lrs[0] * factor
 
@@ -233,7 +251,9 @@ class Engine:
             target = labels[start : start + self.eval_batch_size]
             hits += torch.bincount(target[predicted == target], minlength=self.num_classes)
         counts = torch.bincount(labels, minlength=self.num_classes)
-        per_class = (hits / counts.clamp_min(1)).where(counts > 0, torch.full_like(hits, float("nan"))).tolist()
+        per_class = (
+            (hits / counts.clamp_min(1)).where(counts > 0, torch.full_like(hits, float("nan"))).tolist()
+        )
         return Evaluation(float(hits.sum() / max(labels.numel(), 1)), per_class)
 
     # ------------------------------------------------------------------------------------------- state

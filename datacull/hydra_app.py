@@ -70,7 +70,9 @@ def resume_run(run_dir: Path) -> dict:
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "checkpoint.pt").is_file():
-        raise InputError(f"{run_dir} is not a resumable datacull run folder (it needs config.yaml and checkpoint.pt)")
+        raise InputError(
+            f"{run_dir} is not a resumable datacull run folder (it needs config.yaml and checkpoint.pt)"
+        )
     folder = RunFolder(run_dir)
     if folder.summary_path.exists() and folder.read_summary().get("status") == "completed":
         raise InputError(f"{run_dir} has already completed; start a new run instead of resuming it")

@@ -23,7 +23,9 @@ class ImportanceScores(np.ndarray):
     higher_is_harder: bool | None
 
     def __new__(cls, values: Any, higher_is_harder: bool | None):
-        array = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64)
+        array = np.asarray(
+            values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64
+        )
         scores = array.view(cls)
         scores.higher_is_harder = higher_is_harder
         return scores
@@ -113,12 +115,16 @@ class DCImportance:
         values, seen = self.read_epochs(self.segment_epochs(start_epoch))
         return (values, seen) if return_seen else values
 
-    def read_epochs(self, epochs: list[int], logger: DCLogger | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def read_epochs(
+        self, epochs: list[int], logger: DCLogger | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Stack the given logged epochs into ``(values, seen)`` tensors of shape ``(len(epochs), N, *)``."""
         logger = logger or self.logger
         logger.flush()
         loaded = [load_epoch(logger.trajectory_dir, epoch, self.num_samples) for epoch in epochs]
-        values = torch.from_numpy(np.stack([epoch_values for epoch_values, _ in loaded]).astype(np.float32, copy=False))
+        values = torch.from_numpy(
+            np.stack([epoch_values for epoch_values, _ in loaded]).astype(np.float32, copy=False)
+        )
         seen = torch.from_numpy(np.stack([epoch_seen for _, epoch_seen in loaded]))
         if self.flush:
             for epoch in epochs:

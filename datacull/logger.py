@@ -42,7 +42,9 @@ def _read_epoch(trajectory_dir: str | os.PathLike, epoch: int) -> tuple[np.ndarr
     values_path, seen_path = epoch_paths(trajectory_dir, epoch)
     for path in (values_path, seen_path):
         if not path.exists():
-            raise TrajectoryError(f"trajectory file missing: {path} (epoch {epoch} was not logged or not flushed)")
+            raise TrajectoryError(
+                f"trajectory file missing: {path} (epoch {epoch} was not logged or not flushed)"
+            )
     try:
         values = np.load(values_path, mmap_mode="r")
         seen = np.load(seen_path)
@@ -55,7 +57,9 @@ def _read_epoch(trajectory_dir: str | os.PathLike, epoch: int) -> tuple[np.ndarr
     return values, seen
 
 
-def load_epoch(trajectory_dir: str | os.PathLike, epoch: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
+def load_epoch(
+    trajectory_dir: str | os.PathLike, epoch: int, num_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``(values, seen)`` of one logged epoch, padded with unseen rows up to ``num_samples``.
 
     Values are memory-mapped when no padding is needed. Raises :class:`TrajectoryError` naming the file
@@ -146,7 +150,9 @@ class DCLogger:
         values = torch.cat(self._values).to(self.dtype)
         largest = int(indices.max())  # the one host sync of the epoch
         if indices.min() < 0 or (self.num_samples is not None and largest >= self.num_samples):
-            raise ValueError(f"log_metric: sample indices must lie in [0, {self.num_samples}); epoch {epoch} logged {largest}")
+            raise ValueError(
+                f"log_metric: sample indices must lie in [0, {self.num_samples}); epoch {epoch} logged {largest}"
+            )
         rows = self.num_samples if self.num_samples is not None else largest + 1
         # an earlier flush in this session wrote part of this epoch: keep what it wrote
         previous = _read_epoch(self.trajectory_dir, epoch) if epoch in self._written_this_session else None

@@ -52,7 +52,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, payload: Any) -> Path:
-    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return atomic_write_text(
+        path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
@@ -85,7 +87,16 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "test_acc", "worst_class_acc", "subset_size", "epoch_time_s", "lr"]
+METRIC_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "worst_class_acc",
+    "subset_size",
+    "epoch_time_s",
+    "lr",
+]
 
 
 class RunFolder:
@@ -130,7 +141,12 @@ class RunFolder:
         import pandas as pd
 
         table = pd.DataFrame(
-            {"index": np.arange(labels.shape[0]), "label": labels, "final_score": scores, "times_selected": times_selected}
+            {
+                "index": np.arange(labels.shape[0]),
+                "label": labels,
+                "final_score": scores,
+                "times_selected": times_selected,
+            }
         )
         atomic_write_text(self.path / "samples.csv", table.to_csv(index=False))
 
@@ -143,8 +159,12 @@ class RunFolder:
         from .errors import InputError
 
         if not self.checkpoint_path.exists():
-            raise InputError(f"{self.path} has no checkpoint.pt: it is not a datacull run folder, or it stopped before its first epoch ended")
+            raise InputError(
+                f"{self.path} has no checkpoint.pt: it is not a datacull run folder, or it stopped before its first epoch ended"
+            )
         try:
             return torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
         except Exception as error:  # a damaged pickle can raise almost anything
-            raise InputError(f"{self.checkpoint_path} cannot be read ({type(error).__name__}); the run cannot be resumed") from None
+            raise InputError(
+                f"{self.checkpoint_path} cannot be read ({type(error).__name__}); the run cannot be resumed"
+            ) from None

@@ -15,7 +15,9 @@ def config_dir() -> Path:
     for candidate in (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf"):
         if (candidate / "config.yaml").is_file():
             return candidate
-    raise FileNotFoundError(f"datacull's conf/ folder was not found next to {_PACKAGE_DIR}; reinstall the package")
+    raise FileNotFoundError(
+        f"datacull's conf/ folder was not found next to {_PACKAGE_DIR}; reinstall the package"
+    )
 
 
 def config_groups() -> dict[str, list[str]]:

@@ -27,7 +27,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import TensorDataset
 
-from .data import DCDataset, DCDataLoader
+from .data import DCDataLoader, DCDataset
 from .datasets import ImageData, load_dataset
 from .engine import Engine, resolve_device
 from .errors import InputError
@@ -64,10 +64,13 @@ class Plan:
 
     def __init__(self, cfg: DictConfig, importance_cls: type[DCImportance], sampler_cls: type[DCDataLoader]):
         self.static_sampler = bool(getattr(sampler_cls, "static_selection", False))
-        self.uses_scores = bool(sampler_cls.uses_importance)
+        self.uses_scores = sampler_cls.uses_importance is not False
         self.online = self.uses_scores and importance_cls.online and not self.static_sampler
         needs_trajectory = self.uses_scores and bool(importance_cls.requires) and not self.online
-        self.needs_class_acc = "class_wise_acc" in _constructor_parameters(sampler_cls) and cfg.sampler.get("class_wise_acc") is None
+        self.needs_class_acc = (
+            "class_wise_acc" in _constructor_parameters(sampler_cls)
+            and cfg.sampler.get("class_wise_acc") is None
+        )
         self.scoring = needs_trajectory or self.needs_class_acc
         # the importance decides how long the scoring model trains; MetriQ alone falls back to its own setting
         importance_epochs = cfg.importance.get("scoring_epochs") or cfg.importance.get("trajectory_length")
@@ -90,11 +93,15 @@ def build_importance(
     return importance_cls(dataset=dataset, **params)
 
 
-def build_sampler(sampler_cls: type[DCDataLoader], cfg: DictConfig, dataset: DCDataset, context: dict[str, Any]) -> DCDataLoader:
+def build_sampler(
+    sampler_cls: type[DCDataLoader], cfg: DictConfig, dataset: DCDataset, context: dict[str, Any]
+) -> DCDataLoader:
     """Construct the sampler with its config, plus the run context its constructor asks for by name."""
     params = _params(cfg.sampler, RUNNER_SAMPLER_KEYS)
     accepted = _constructor_parameters(sampler_cls)
-    params.update({key: value for key, value in context.items() if key in accepted and params.get(key) is None})
+    params.update(
+        {key: value for key, value in context.items() if key in accepted and params.get(key) is None}
+    )
     return sampler_cls(dataset=dataset, seed=int(cfg.seed), **params)
 
 
@@ -120,19 +127,27 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, resume: bool = Fal
         "epochs": int(cfg.trainer.epochs),
         "seed": int(cfg.seed),
         "run_dir": str(folder.path),
-        "started_at": checkpoint["started_at"] if checkpoint else datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": checkpoint["started_at"]
+        if checkpoint
+        else datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     folder.write_summary(summary)
     try:
         summary.update(_train(cfg, folder, checkpoint, started, summary))
     except BaseException as error:
-        summary.update(status="failed", error=f"{type(error).__name__}: {error}", wall_time_s=time.perf_counter() - started)
+        summary.update(
+            status="failed",
+            error=f"{type(error).__name__}: {error}",
+            wall_time_s=time.perf_counter() - started,
+        )
         folder.write_summary(summary)
         raise
     return summary
 
 
-def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started: float, summary: dict) -> dict[str, Any]:
+def _train(
+    cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started: float, summary: dict
+) -> dict[str, Any]:
     seed = int(cfg.seed)
     seed_everything(seed)
     if cfg.trainer.get("num_threads"):
@@ -152,8 +167,15 @@ def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started:
     plan = Plan(cfg, importance_cls, sampler_cls)
     log.info(
         "%s: %d train / %d val / %d test samples, %d classes; importance=%s sampler=%s pruning_rate=%s on %s",
-        cfg.dataset.name, num_samples, 0 if data.val_y is None else data.val_y.numel(), data.test_y.numel(),
-        data.num_classes, cfg.importance.name, cfg.sampler.name, cfg.sampler.pruning_rate, device,
+        cfg.dataset.name,
+        num_samples,
+        0 if data.val_y is None else data.val_y.numel(),
+        data.test_y.numel(),
+        data.num_classes,
+        cfg.importance.name,
+        cfg.sampler.name,
+        cfg.sampler.pruning_rate,
+        device,
     )
 
     # 2. scores from a (cached) scoring run, or the online importance ----------------------------------------
@@ -165,8 +187,13 @@ def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started:
         scores, class_wise_acc = checkpoint["scores"], checkpoint["class_wise_acc"]
         scoring_info = checkpoint["scoring"]
     else:
-        scoring_info = {"scoring_samples": 0, "scoring_cost_samples": 0, "scoring_wall_time_s": 0.0,
-                        "scoring_cache_hit": False, "scoring_epochs": 0}
+        scoring_info = {
+            "scoring_samples": 0,
+            "scoring_cost_samples": 0,
+            "scoring_wall_time_s": 0.0,
+            "scoring_cache_hit": False,
+            "scoring_epochs": 0,
+        }
         if plan.scoring:
             scoring = obtain_scoring_run(cfg, data, device, plan.scoring_epochs, cache_dir)
             scoring_info = {
@@ -184,7 +211,10 @@ def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started:
                     )
                 class_wise_acc = scoring.val_class_acc
     if plan.online:
-        loggers = {metric: DCLogger(folder.path / "trajectory" / metric, num_samples=num_samples) for metric in plan.logged_metrics}
+        loggers = {
+            metric: DCLogger(folder.path / "trajectory" / metric, num_samples=num_samples)
+            for metric in plan.logged_metrics
+        }
         importance = build_importance(importance_cls, cfg, dataset, loggers)
         if checkpoint is not None:
             importance.load_state_dict(checkpoint["importance"])
@@ -197,7 +227,9 @@ def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started:
             importance = build_importance(importance_cls, cfg, dataset, source)
             importance.flush = False  # never delete cached trajectories
             scores = importance.compute_importance()
-    sampler = build_sampler(sampler_cls, cfg, dataset, {"num_epochs": epochs, "class_wise_acc": class_wise_acc})
+    sampler = build_sampler(
+        sampler_cls, cfg, dataset, {"num_epochs": epochs, "class_wise_acc": class_wise_acc}
+    )
     if plan.needs_class_acc:
         summary["class_wise_acc"] = [float(value) for value in class_wise_acc]
 
@@ -217,14 +249,30 @@ def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started:
     with ProgressDisplay(cfg, epochs, start_epoch) as progress:
         for epoch in range(start_epoch, epochs):
             epoch_start = time.perf_counter()
-            if sampler.subset_indices is None or (not plan.static_sampler and epoch % plan.resample_every == 0):
+            if sampler.subset_indices is None or (
+                not plan.static_sampler and epoch % plan.resample_every == 0
+            ):
                 sampler.set_epoch(epoch)
                 sampler.resample(scores if plan.uses_scores else None)
             order = sampler.sampler.epoch_order()
             times_selected += torch.bincount(order, minlength=num_samples)
-            stats = engine.train_epoch(epoch, order, sampler.sample_weights, loggers, progress.batches(len(order), engine.batch_size, epoch))
-            row = {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.accuracy, "test_acc": None,
-                   "worst_class_acc": None, "subset_size": stats.samples, "epoch_time_s": None, "lr": stats.lr}
+            stats = engine.train_epoch(
+                epoch,
+                order,
+                sampler.sample_weights,
+                loggers,
+                progress.batches(len(order), engine.batch_size, epoch),
+            )
+            row = {
+                "epoch": epoch,
+                "train_loss": stats.loss,
+                "train_acc": stats.accuracy,
+                "test_acc": None,
+                "worst_class_acc": None,
+                "subset_size": stats.samples,
+                "epoch_time_s": None,
+                "lr": stats.lr,
+            }
             if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
                 evaluation = engine.evaluate("test")
                 row.update(test_acc=evaluation.accuracy, worst_class_acc=evaluation.worst_class)
@@ -237,16 +285,27 @@ def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started:
             rows.append(row)
             progress.epoch_done(row)
             folder.write_metrics(rows)
-            folder.save_checkpoint({
-                "epoch": epoch, "engine": engine.state_dict(), "sampler": sampler.state_dict(),
-                "importance": importance.state_dict() if plan.online else None, "scores": scores,
-                "class_wise_acc": class_wise_acc, "scoring": scoring_info, "rows": rows,
-                "times_selected": times_selected, "rng": _capture_rng(), "wall_time_s": time.perf_counter() - started,
-                "started_at": summary["started_at"],
-            })
+            folder.save_checkpoint(
+                {
+                    "epoch": epoch,
+                    "engine": engine.state_dict(),
+                    "sampler": sampler.state_dict(),
+                    "importance": importance.state_dict() if plan.online else None,
+                    "scores": scores,
+                    "class_wise_acc": class_wise_acc,
+                    "scoring": scoring_info,
+                    "rows": rows,
+                    "times_selected": times_selected,
+                    "rng": _capture_rng(),
+                    "wall_time_s": time.perf_counter() - started,
+                    "started_at": summary["started_at"],
+                }
+            )
 
     # 4. summary and per-sample table -------------------------------------------------------------------------
-    final_scores = np.asarray(scores, dtype=np.float64) if scores is not None else np.full(num_samples, np.nan)
+    final_scores = (
+        np.asarray(scores, dtype=np.float64) if scores is not None else np.full(num_samples, np.nan)
+    )
     folder.write_samples(data.train_y.numpy(), final_scores, times_selected.numpy())
     evaluated = [row for row in rows if row["test_acc"] is not None]
     samples_trained = int(sum(row["subset_size"] for row in rows))
@@ -271,7 +330,10 @@ def _train(cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started:
     folder.write_summary(summary)
     log.info(
         "done: test_acc %.4f  worst_class_acc %.4f  compute_saved %.3f  -> %s",
-        result["test_acc"], result["worst_class_acc"], result["compute_saved"], folder.path,
+        result["test_acc"],
+        result["worst_class_acc"],
+        result["compute_saved"],
+        folder.path,
     )
     return result
 
@@ -308,7 +370,9 @@ class ProgressDisplay:
 
             self._redirect = logging_redirect_tqdm()
             self._redirect.__enter__()
-            self.epoch_bar = tqdm(total=self.epochs, initial=self.start_epoch, desc="epochs", position=0, dynamic_ncols=True)
+            self.epoch_bar = tqdm(
+                total=self.epochs, initial=self.start_epoch, desc="epochs", position=0, dynamic_ncols=True
+            )
         return self
 
     def batches(self, samples: int, batch_size: int, epoch: int):
@@ -319,15 +383,30 @@ class ProgressDisplay:
 
         if self.batch_bar is not None:
             self.batch_bar.close()
-        self.batch_bar = tqdm(total=max(1, math.ceil(samples / batch_size)), desc=f"epoch {epoch + 1}", position=1,
-                              leave=False, dynamic_ncols=True)
+        self.batch_bar = tqdm(
+            total=max(1, math.ceil(samples / batch_size)),
+            desc=f"epoch {epoch + 1}",
+            position=1,
+            leave=False,
+            dynamic_ncols=True,
+        )
         return self.batch_bar
 
     def epoch_done(self, row: dict[str, Any]) -> None:
-        test = "" if row["test_acc"] is None else f"  test_acc {row['test_acc']:.4f}  worst_class {row['worst_class_acc']:.4f}"
+        test = (
+            ""
+            if row["test_acc"] is None
+            else f"  test_acc {row['test_acc']:.4f}  worst_class {row['worst_class_acc']:.4f}"
+        )
         log.info(
-            "epoch %d/%d  loss %.4f  acc %.4f  subset %d%s  %.2fs", row["epoch"] + 1, self.epochs, row["train_loss"],
-            row["train_acc"], row["subset_size"], test, row["epoch_time_s"],
+            "epoch %d/%d  loss %.4f  acc %.4f  subset %d%s  %.2fs",
+            row["epoch"] + 1,
+            self.epochs,
+            row["train_loss"],
+            row["train_acc"],
+            row["subset_size"],
+            test,
+            row["epoch_time_s"],
         )
         if self.epoch_bar is not None:
             self.epoch_bar.update(1)

@@ -19,7 +19,9 @@ def check_pruning_rate(pruning_rate: float) -> float:
     try:
         rate = float(pruning_rate)
     except (TypeError, ValueError):
-        raise InputError(f"pruning_rate must be a number in [0, 1) (the fraction removed); got {pruning_rate!r}") from None
+        raise InputError(
+            f"pruning_rate must be a number in [0, 1) (the fraction removed); got {pruning_rate!r}"
+        ) from None
     if not (0.0 <= rate < 1.0) or math.isnan(rate):
         raise InputError(
             f"pruning_rate must be in [0, 1): it is the fraction of samples REMOVED (0.3 keeps 70%); got {pruning_rate!r}"
@@ -136,6 +138,23 @@ def as_score_tensor(sample_importance) -> torch.Tensor:
     if isinstance(sample_importance, torch.Tensor):
         return sample_importance.detach().to("cpu", torch.float64).reshape(-1)
     return torch.from_numpy(np.asarray(sample_importance, dtype=np.float64).reshape(-1).copy())
+
+
+def sampling_weights(sample_importance) -> torch.Tensor:
+    """Non-negative weights, larger for harder samples, for samplers that draw in proportion to a score.
+
+    Scores that already are such weights (non-negative, larger = harder, e.g. RCAP's own per-class softmax)
+    are used as they are. Scores that point the other way or go negative (AUM, margins) are replaced by
+    their hardness rank over the dataset, 1..N: the same order, on a scale a draw can use.
+    """
+    scores = as_score_tensor(sample_importance)
+    harder_is_larger = larger_is_harder(None, sample_importance, default=True)
+    if harder_is_larger and bool((scores >= 0).all()):
+        return scores
+    hardness = scores if harder_is_larger else -scores
+    ranks = torch.empty_like(scores)
+    ranks[torch.argsort(hardness, stable=True)] = torch.arange(1, scores.numel() + 1, dtype=scores.dtype)
+    return ranks
 
 
 def larger_is_harder(descending: bool | None, sample_importance, default: bool) -> bool:

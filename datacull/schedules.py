@@ -39,8 +39,11 @@ def build_schedule(cfg: Any, epochs: int) -> Callable[[float], float]:
         gamma = float(cfg.gamma)
         return with_warmup(lambda progress: gamma ** sum(progress >= m - 1e-12 for m in milestones))
     if name == "linear":  # warm up, then decay linearly to zero (one-cycle, as in airbench)
+
         def linear(progress: float) -> float:
-            return max(0.0, 1.0 - (progress - warmup) / max(1.0 - warmup, 1e-12)) if progress >= warmup else 1.0
+            return (
+                max(0.0, 1.0 - (progress - warmup) / max(1.0 - warmup, 1e-12)) if progress >= warmup else 1.0
+            )
 
         return with_warmup(linear)
     raise InputError(f"unknown scheduler '{name}'; known: constant, cosine, step, linear")

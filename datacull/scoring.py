@@ -122,7 +122,9 @@ def _read_valid_entry(entry: Path) -> dict[str, Any] | None:
     return meta
 
 
-def _train_scoring_model(cfg: Any, data: ImageData, device: torch.device, epochs: int, directory: Path) -> list[float] | None:
+def _train_scoring_model(
+    cfg: Any, data: ImageData, device: torch.device, epochs: int, directory: Path
+) -> list[float] | None:
     seed = int(cfg.seed)
     engine = Engine(cfg, data, device, epochs=epochs, seed=seed)
     num_samples = int(data.train_y.shape[0])
@@ -139,7 +141,9 @@ def _train_scoring_model(cfg: Any, data: ImageData, device: torch.device, epochs
     return engine.evaluate("val").per_class
 
 
-def obtain_scoring_run(cfg: Any, data: ImageData, device: torch.device, epochs: int, cache_dir: Path) -> ScoringRun:
+def obtain_scoring_run(
+    cfg: Any, data: ImageData, device: torch.device, epochs: int, cache_dir: Path
+) -> ScoringRun:
     """The cached scoring run for this configuration, training it first if no valid entry exists."""
     key = scoring_key(cfg, data, epochs, device)
     root = Path(cache_dir) / "scoring"
@@ -147,11 +151,23 @@ def obtain_scoring_run(cfg: Any, data: ImageData, device: torch.device, epochs: 
     with file_lock(root / f"{key}.lock"):
         meta = _read_valid_entry(entry)
         if meta is not None:
-            log.info("scoring cache hit: %s (saved %d samples, %.1f s of training)", entry, meta["cost_samples"], meta["wall_time_s"])
-            return ScoringRun(entry, epochs, meta["cost_samples"], meta["wall_time_s"], True, meta["val_class_acc"])
+            log.info(
+                "scoring cache hit: %s (saved %d samples, %.1f s of training)",
+                entry,
+                meta["cost_samples"],
+                meta["wall_time_s"],
+            )
+            return ScoringRun(
+                entry, epochs, meta["cost_samples"], meta["wall_time_s"], True, meta["val_class_acc"]
+            )
         if entry.exists():
             shutil.rmtree(entry)
-        log.info("scoring run: training on all %d samples for %d epochs (cache key %s)", int(data.train_y.shape[0]), epochs, key)
+        log.info(
+            "scoring run: training on all %d samples for %d epochs (cache key %s)",
+            int(data.train_y.shape[0]),
+            epochs,
+            key,
+        )
         staging = root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
         try:
             start = time.perf_counter()
@@ -161,8 +177,14 @@ def obtain_scoring_run(cfg: Any, data: ImageData, device: torch.device, epochs: 
                 str(path.relative_to(staging)): _sha1_file(path) for path in sorted(staging.rglob("*.npy"))
             }
             cost = epochs * int(data.train_y.shape[0])
-            meta = {"key": key, "epochs": epochs, "cost_samples": cost, "wall_time_s": wall,
-                    "val_class_acc": val_class_acc, "files": files}
+            meta = {
+                "key": key,
+                "epochs": epochs,
+                "cost_samples": cost,
+                "wall_time_s": wall,
+                "val_class_acc": val_class_acc,
+                "files": files,
+            }
             atomic_write_json(staging / "meta.json", meta)
             os.replace(staging, entry)
         finally:

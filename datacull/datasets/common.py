@@ -81,15 +81,21 @@ def load_dataset(cfg: Any, cache_dir: str | os.PathLike) -> ImageData:
     data: ImageData = loader(cfg, Path(cache_dir))
     fraction = float(cfg.get("val_fraction", 0.0) or 0.0)
     if fraction > 0:
-        train_index, val_index = validation_split(data.train_y.numpy(), fraction, int(cfg.get("split_seed", 0)))
+        train_index, val_index = validation_split(
+            data.train_y.numpy(), fraction, int(cfg.get("split_seed", 0))
+        )
         data.val_x, data.val_y = data.train_x[val_index], data.train_y[val_index]
         data.train_x, data.train_y = data.train_x[train_index], data.train_y[train_index]
     if data.train_x.shape[0] == 0:
-        raise DataError(f"dataset '{cfg.name}' has no training samples left after subsetting and the validation split")
+        raise DataError(
+            f"dataset '{cfg.name}' has no training samples left after subsetting and the validation split"
+        )
     return data
 
 
-def subset_arrays(x: np.ndarray, y: np.ndarray, per_class: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def subset_arrays(
+    x: np.ndarray, y: np.ndarray, per_class: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     if not per_class:
         return x, y
     keep = balanced_subset(y, int(per_class), seed)

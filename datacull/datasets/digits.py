@@ -22,8 +22,12 @@ def load_digits(cfg: Any, cache_dir: Path) -> ImageData:
     labels = bunch.target.astype(np.int64)
     train_index, test_index = validation_split(labels, 0.2, seed=1234)
     seed = int(cfg.get("split_seed", 0))
-    train_x, train_y = subset_arrays(images[train_index], labels[train_index], cfg.get("subset_per_class"), seed)
-    test_x, test_y = subset_arrays(images[test_index], labels[test_index], cfg.get("test_subset_per_class"), seed)
+    train_x, train_y = subset_arrays(
+        images[train_index], labels[train_index], cfg.get("subset_per_class"), seed
+    )
+    test_x, test_y = subset_arrays(
+        images[test_index], labels[test_index], cfg.get("test_subset_per_class"), seed
+    )
     return ImageData(
         train_x=torch.from_numpy(train_x),
         train_y=torch.from_numpy(train_y),

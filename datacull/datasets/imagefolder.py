@@ -24,13 +24,19 @@ CACHE_FORMAT = 1
 
 
 def _visible(entries: list[os.DirEntry]) -> list[os.DirEntry]:
-    return sorted((entry for entry in entries if not entry.name.startswith(".")), key=lambda entry: entry.name)
+    return sorted(
+        (entry for entry in entries if not entry.name.startswith(".")), key=lambda entry: entry.name
+    )
 
 
-def _list_split(root: Path, split: str, classes: list[str] | None) -> tuple[list[str], list[str], np.ndarray, list[tuple]]:
+def _list_split(
+    root: Path, split: str, classes: list[str] | None
+) -> tuple[list[str], list[str], np.ndarray, list[tuple]]:
     split_dir = root / split
     if not split_dir.is_dir():
-        raise DataError(f"dataset.root={root} has no '{split}/' folder: expected {root}/{split}/<class>/<image files>")
+        raise DataError(
+            f"dataset.root={root} has no '{split}/' folder: expected {root}/{split}/<class>/<image files>"
+        )
     class_dirs = [entry for entry in _visible(list(os.scandir(split_dir))) if entry.is_dir()]
     found = [entry.name for entry in class_dirs]
     if not found:
@@ -75,7 +81,9 @@ def _decode_with_pil(path: str, channels: int) -> torch.Tensor:
         with Image.open(path) as image:
             array = np.asarray(image.convert("RGB" if channels == 3 else "L"))
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise DataError(f"{path} is not a readable image ({type(error).__name__}); remove or replace it") from None
+        raise DataError(
+            f"{path} is not a readable image ({type(error).__name__}); remove or replace it"
+        ) from None
     return torch.from_numpy(array.reshape(*array.shape[:2], -1).transpose(2, 0, 1).copy())
 
 
@@ -110,8 +118,19 @@ def load_imagefolder(cfg: Any, cache_dir: Path) -> ImageData:
     ):
         keep = balanced_subset(labels, int(per_class), seed) if per_class else np.arange(len(paths))
         selected[split] = ([paths[i] for i in keep], labels[keep], keep)
-    key_source = repr((CACHE_FORMAT, str(root), channels, size, seed, train_signature, test_signature,
-                       selected["train"][2].tolist(), selected["test"][2].tolist()))
+    key_source = repr(
+        (
+            CACHE_FORMAT,
+            str(root),
+            channels,
+            size,
+            seed,
+            train_signature,
+            test_signature,
+            selected["train"][2].tolist(),
+            selected["test"][2].tolist(),
+        )
+    )
     key = hashlib.sha1(key_source.encode()).hexdigest()[:20]
     cache = Path(cache_dir) / "datasets" / f"imagefolder-{key}"
     arrays = {}

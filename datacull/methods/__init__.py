@@ -21,7 +21,10 @@ _ORIGINAL_PATHS = {
 }
 
 for _name, _objects in _ORIGINAL_PATHS.items():
-    _module = types.ModuleType(f"{__name__}.{_name}", f"The original DataCull import path for {', '.join(o.__name__ for o in _objects)}.")
+    _module = types.ModuleType(
+        f"{__name__}.{_name}",
+        f"The original DataCull import path for {', '.join(o.__name__ for o in _objects)}.",
+    )
     for _object in _objects:
         setattr(_module, _object.__name__, _object)
     _module.__all__ = [o.__name__ for o in _objects]

@@ -31,7 +31,9 @@ class AUMImportance(DCImportance):
     higher_is_harder = False
     requires = ("logits",)
 
-    def __init__(self, dataset, trajectory_length: int, logger_object: DCLogger, probability_space: bool = False):
+    def __init__(
+        self, dataset, trajectory_length: int, logger_object: DCLogger, probability_space: bool = False
+    ):
         super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=False)
         self.trajectory_length = int(trajectory_length)
         self.probability_space = bool(probability_space)
@@ -40,10 +42,11 @@ class AUMImportance(DCImportance):
         labels = torch.from_numpy(self.targets)
         total = torch.zeros(self.num_samples, dtype=torch.float64)
         count = torch.zeros(self.num_samples, dtype=torch.float64)
-        for epoch in self.trajectory_epochs(self.trajectory_length):  # a loop over epochs, vectorized over samples
+        for epoch in self.trajectory_epochs(
+            self.trajectory_length
+        ):  # a loop over epochs, vectorized over samples
             logits, seen = self.read_epochs([epoch])
             margin = margins(torch.nan_to_num(logits[0]), labels, self.probability_space).double()
             total += torch.where(seen[0], margin, 0.0)
             count += seen[0]
         return self.scores(mean_where_seen(total, count))
-

@@ -38,9 +38,19 @@ class CCSDataLoader(RankingSampler):
     paper = "Zheng et al., Coverage-centric Coreset Selection for High Pruning Rates, ICLR 2023"
     static_selection = True
 
-    def __init__(self, dataset, pruning_rate: float, beta: float, num_strata: int = 50, descending: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        dataset,
+        pruning_rate: float,
+        beta: float,
+        num_strata: int = 50,
+        descending: bool | None = None,
+        **kwargs,
+    ):
         if not 0.0 <= float(beta) <= float(pruning_rate):
-            raise InputError(f"CCS needs 0 <= sampler.beta <= sampler.pruning_rate; got beta={beta}, pruning_rate={pruning_rate}")
+            raise InputError(
+                f"CCS needs 0 <= sampler.beta <= sampler.pruning_rate; got beta={beta}, pruning_rate={pruning_rate}"
+            )
         if int(num_strata) < 1:
             raise InputError(f"CCS sampler.num_strata must be >= 1; got {num_strata}")
         self.beta = float(beta)
@@ -49,12 +59,18 @@ class CCSDataLoader(RankingSampler):
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         scores = as_score_tensor(sample_importance)
-        hardest_first = top_k(scores, scores.numel(), larger_is_harder(self.descending, sample_importance, False), self.rng)
-        pool = hardest_first[math.floor(self.total_num_samples * self.beta + 1e-9):]
+        hardest_first = top_k(
+            scores, scores.numel(), larger_is_harder(self.descending, sample_importance, False), self.rng
+        )
+        pool = hardest_first[math.floor(self.total_num_samples * self.beta + 1e-9) :]
         pool_scores = scores[pool]
         low, high = pool_scores.min(), pool_scores.max()
         width = (high - low) / self.num_strata
-        strata = ((pool_scores - low) / width).floor().clamp(0, self.num_strata - 1).long() if width > 0 else torch.zeros_like(pool)
+        strata = (
+            ((pool_scores - low) / width).floor().clamp(0, self.num_strata - 1).long()
+            if width > 0
+            else torch.zeros_like(pool)
+        )
         sizes = torch.bincount(strata, minlength=self.num_strata)
         budgets = stratum_budgets(sizes, self.required_num_samples)
         return pool[sample_per_class(strata, budgets, self.rng)]

@@ -32,9 +32,13 @@ class MetriQDataLoader(DCDataLoader):
         accuracy = np.asarray(class_wise_acc, dtype=np.float64).reshape(-1)
         num_classes = int(self.labels_tensor.max()) + 1 if self.total_num_samples else 0
         if accuracy.shape[0] != num_classes:
-            raise InputError(f"MetriQ class_wise_acc has {accuracy.shape[0]} entries but the dataset has {num_classes} classes")
+            raise InputError(
+                f"MetriQ class_wise_acc has {accuracy.shape[0]} entries but the dataset has {num_classes} classes"
+            )
         if not np.all((accuracy >= 0) & (accuracy <= 1)):
-            raise InputError(f"MetriQ class_wise_acc values must lie in [0, 1]; got {accuracy.round(4).tolist()}")
+            raise InputError(
+                f"MetriQ class_wise_acc values must lie in [0, 1]; got {accuracy.round(4).tolist()}"
+            )
         self.class_wise_acc = accuracy
 
     def class_quotas(self) -> torch.Tensor:

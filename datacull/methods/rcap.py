@@ -11,12 +11,14 @@ from ..errors import InputError
 from ..importance import DCImportance, ImportanceScores
 from ..logger import DCLogger
 from ..registry import register_importance, register_sampler
-from ..sampling import apportion, as_score_tensor, class_counts, sample_per_class
+from ..sampling import apportion, class_counts, sample_per_class, sampling_weights
 
 
 def classwise_softmax(values: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Softmax of ``values`` inside each class (every class's entries sum to 1), vectorized over samples."""
-    class_max = torch.full((num_classes,), float("-inf"), dtype=values.dtype).scatter_reduce(0, labels, values, "amax")
+    class_max = torch.full((num_classes,), float("-inf"), dtype=values.dtype).scatter_reduce(
+        0, labels, values, "amax"
+    )
     exponent = torch.exp(values - class_max[labels])
     class_sum = torch.zeros(num_classes, dtype=values.dtype).index_add_(0, labels, exponent)
     return exponent / class_sum[labels]
@@ -40,14 +42,25 @@ class RCAPImportance(DCImportance):
     online = True
     state_attributes = ("sample_losses", "last_epoch_read")
 
-    def __init__(self, dataset, logger_object: DCLogger, beta: float, clipping_threshold: float | None = None, flush: bool = True):
+    def __init__(
+        self,
+        dataset,
+        logger_object: DCLogger,
+        beta: float,
+        clipping_threshold: float | None = None,
+        flush: bool = True,
+    ):
         if not float(beta) > 0:
             raise InputError(f"RCAP importance.beta (softmax temperature) must be > 0; got {beta}")
         super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=flush)
         self.beta = float(beta)
         self.labels = torch.from_numpy(self.targets)
         self.num_classes = int(self.labels.max()) + 1 if self.num_samples else 0
-        self.clipping_threshold = float(clipping_threshold) if clipping_threshold is not None else math.log(max(self.num_classes, 2))
+        self.clipping_threshold = (
+            float(clipping_threshold)
+            if clipping_threshold is not None
+            else math.log(max(self.num_classes, 2))
+        )
         self.sample_losses = torch.full((self.num_samples,), self.clipping_threshold, dtype=torch.float64)
         self.last_epoch_read = -1
 
@@ -72,11 +85,14 @@ class RCAPDataLoader(DCDataLoader):
     scores. Differences from the official code, on purpose: budgets are rounded by largest remainder to the
     exact total (the official ceil overshoots by up to one per class), the surplus of a saturated class is
     taken from the remaining budget (the official loop reused the full budget), and sampling uses the
-    Gumbel-top-k trick, which has the same distribution as numpy's sequential draw.
+    Gumbel-top-k trick, which has the same distribution as numpy's sequential draw. Scores of other
+    importances that point the other way or go negative (AUM) are drawn by hardness rank instead
+    (:func:`~datacull.sampling.sampling_weights`).
     """
 
     paper = RCAPImportance.paper
     static_selection = False
+    uses_importance = True
     needs_nonnegative_importance = True
     state_attributes = ("previous_subset",)
 
@@ -85,10 +101,12 @@ class RCAPDataLoader(DCDataLoader):
         self.previous_subset = torch.ones(self.total_num_samples, dtype=torch.bool)
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
-        scores = as_score_tensor(sample_importance)
+        scores = sampling_weights(sample_importance)
         labels = self.labels_tensor
         sizes = class_counts(labels)
-        mass = torch.zeros(sizes.numel(), dtype=torch.float64).index_add_(0, labels, scores * self.previous_subset)
+        mass = torch.zeros(sizes.numel(), dtype=torch.float64).index_add_(
+            0, labels, scores * self.previous_subset
+        )
         prior = sizes.double() / sizes.sum()
         quotas = apportion(torch.sqrt(mass * prior), self.required_num_samples, sizes)
         chosen = sample_per_class(labels, quotas, self.rng, log_weights=torch.log(scores))

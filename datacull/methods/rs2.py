@@ -21,12 +21,21 @@ class RS2DataLoader(DCDataLoader):
     proportional to class sizes, rounded to the exact total).
     """
 
-    paper = "Okanovic et al., Repeated Random Sampling for Minimizing the Time-to-Accuracy of Learning, ICLR 2024"
+    paper = (
+        "Okanovic et al., Repeated Random Sampling for Minimizing the Time-to-Accuracy of Learning, ICLR 2024"
+    )
     static_selection = False
     uses_importance = False
     state_attributes = ("permutation", "cursor")
 
-    def __init__(self, dataset, pruning_rate: float, sampling_with_replacement: bool = False, stratify: bool = False, **kwargs):
+    def __init__(
+        self,
+        dataset,
+        pruning_rate: float,
+        sampling_with_replacement: bool = False,
+        stratify: bool = False,
+        **kwargs,
+    ):
         super().__init__(dataset, pruning_rate, static=False, **kwargs)
         self.sampling_with_replacement = bool(sampling_with_replacement)
         self.stratify = bool(stratify)
@@ -37,7 +46,9 @@ class RS2DataLoader(DCDataLoader):
         if self.sampling_with_replacement:
             if self.stratify:
                 sizes = class_counts(self.labels_tensor)
-                return sample_per_class(self.labels_tensor, apportion(sizes, self.required_num_samples, sizes), self.rng)
+                return sample_per_class(
+                    self.labels_tensor, apportion(sizes, self.required_num_samples, sizes), self.rng
+                )
             return torch.randperm(self.total_num_samples, generator=self.rng)[: self.required_num_samples]
         needed = self.required_num_samples
         taken = self.permutation[self.cursor : self.cursor + needed]

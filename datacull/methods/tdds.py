@@ -36,9 +36,13 @@ class TDDSImportance(DCImportance):
     higher_is_harder = True
     requires = ("logits",)
 
-    def __init__(self, dataset, trajectory_length: int, window_size: int, decay: float, logger_object: DCLogger):
+    def __init__(
+        self, dataset, trajectory_length: int, window_size: int, decay: float, logger_object: DCLogger
+    ):
         if int(window_size) < 2:
-            raise InputError(f"TDDS importance.window_size must be >= 2 (a window needs one epoch pair); got {window_size}")
+            raise InputError(
+                f"TDDS importance.window_size must be >= 2 (a window needs one epoch pair); got {window_size}"
+            )
         if int(window_size) > int(trajectory_length):
             raise InputError(
                 f"importance.window_size ({window_size}) must not exceed importance.trajectory_length ({trajectory_length})"
@@ -58,7 +62,9 @@ class TDDSImportance(DCImportance):
         pairs_per_window = max(1, (self.window_size - 1) // self.offset)
         windows = terms.unfold(0, pairs_per_window, 1)  # (K, N, W-1)
         window_valid = valid.unfold(0, pairs_per_window, 1)
-        mean = (windows * window_valid).sum(-1, keepdim=True) / window_valid.sum(-1, keepdim=True).clamp_min(1)
+        mean = (windows * window_valid).sum(-1, keepdim=True) / window_valid.sum(-1, keepdim=True).clamp_min(
+            1
+        )
         deviation_norm = (((windows - mean) * window_valid) ** 2).sum(-1).sqrt()  # (K, N)
         count = deviation_norm.shape[0]
         weights = self.decay * (1.0 - self.decay) ** torch.arange(count - 1, -1, -1, dtype=torch.float64)
@@ -67,6 +73,8 @@ class TDDSImportance(DCImportance):
 
 class RankingSampler(DCDataLoader):
     """Shared by samplers that keep the top of a ranking: reads the score direction, breaks ties at random."""
+
+    uses_importance = True
 
     def __init__(self, dataset, pruning_rate: float, static: bool, descending: bool | None = None, **kwargs):
         self.descending = descending

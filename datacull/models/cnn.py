@@ -10,7 +10,11 @@ from .common import Classifier
 
 
 def _conv_block(cin: int, cout: int, pool: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    ]
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
@@ -22,7 +26,9 @@ class SmallCNN(Classifier):
 
     paper = "baseline (no reference)"
 
-    def __init__(self, in_channels: int, image_size: tuple[int, int], num_classes: int, width: int = 32, depth: int = 3):
+    def __init__(
+        self, in_channels: int, image_size: tuple[int, int], num_classes: int, width: int = 32, depth: int = 3
+    ):
         super().__init__()
         blocks, channels = [], in_channels
         for level in range(depth):

@@ -24,4 +24,6 @@ class Classifier(nn.Module):
 
 def build_model(cfg: Any, in_channels: int, image_size: tuple[int, int], num_classes: int) -> nn.Module:
     params = {key: value for key, value in dict(cfg).items() if key != "name"}
-    return get_model(cfg.name)(in_channels=in_channels, image_size=tuple(image_size), num_classes=num_classes, **params)
+    return get_model(cfg.name)(
+        in_channels=in_channels, image_size=tuple(image_size), num_classes=num_classes, **params
+    )

@@ -15,7 +15,14 @@ class MLP(Classifier):
 
     paper = "baseline (no reference)"
 
-    def __init__(self, in_channels: int, image_size: tuple[int, int], num_classes: int, hidden: int = 128, depth: int = 2):
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: tuple[int, int],
+        num_classes: int,
+        hidden: int = 128,
+        depth: int = 2,
+    ):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_channels * image_size[0] * image_size[1]

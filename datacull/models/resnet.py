@@ -34,13 +34,17 @@ class ResNet18(Classifier):
 
     def __init__(self, in_channels: int, image_size: tuple[int, int], num_classes: int, width: int = 64):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+        )
         layers, channels = [], width
         for level, blocks in enumerate((2, 2, 2, 2)):
             out = width * 2**level
             # downsample while the map is larger than 1x1, so tiny images (digits' 8x8) still work
             stride = 2 if level > 0 and min(image_size) // 2**level >= 1 else 1
-            layers += [BasicBlock(channels, out, stride)] + [BasicBlock(out, out, 1) for _ in range(blocks - 1)]
+            layers += [BasicBlock(channels, out, stride)] + [
+                BasicBlock(out, out, 1) for _ in range(blocks - 1)
+            ]
             channels = out
         self.layers = nn.Sequential(*layers)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())

@@ -1,0 +1,176 @@
+"""The `datacull` command end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from datacull.registry import list_entries
+
+from .conftest import SHARED_CIFAR10
+
+CIFAR_SMOKE = [
+    "dataset=imagefolder",
+    f"dataset.root={SHARED_CIFAR10}",
+    "dataset.subset_per_class=20",
+    "dataset.test_subset_per_class=20",
+    "model=cnn",
+    "model.width=8",
+    "trainer.epochs=2",
+]
+needs_cifar = pytest.mark.skipif(
+    not (SHARED_CIFAR10 / "train").is_dir(), reason="../shared/data/cifar10 is not here"
+)
+
+
+def datacull(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DATACULL_OUTPUT_DIR": str(cwd / "outputs"),
+        "DATACULL_CACHE_DIR": str(cwd / "cache"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "datacull", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"datacull {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def run_dirs(root: Path) -> list[Path]:
+    return sorted(path.parent for path in root.rglob("summary.json"))
+
+
+def test_default_train_writes_a_complete_run_folder(tmp_path):
+    datacull("train", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path / "outputs" / "runs")
+    assert "digits_rcap_rcap_p0.5_s0" in run.name
+    names = {path.name for path in run.iterdir()}
+    assert {
+        ".hydra",
+        "train.log",
+        "metrics.csv",
+        "summary.json",
+        "samples.csv",
+        "checkpoint.pt",
+        "config.yaml",
+    } <= names
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["test_acc"] > 0.5
+    assert summary["dataset"] == "digits" and summary["importance"] == "rcap" and summary["sampler"] == "rcap"
+    assert len(pd.read_csv(run / "metrics.csv")) == summary["epochs"]
+    assert "epoch 10/10" in (run / "train.log").read_text()
+
+
+def test_list_shows_every_method_with_its_paper(tmp_path):
+    output = datacull("list", cwd=tmp_path).stdout
+    for kind in ("importance", "sampler", "dataset", "model"):
+        for entry in list_entries(kind):
+            line = next(line for line in output.splitlines() if line.strip().startswith(entry.name + " "))
+            assert entry.paper in line
+
+
+def test_help_lists_the_config_groups(tmp_path):
+    output = datacull("train", "--help", cwd=tmp_path).stdout
+    assert "importance" in output and "tdds" in output and "sampler.pruning_rate" in output
+
+
+def test_hydra_flags_pass_through(tmp_path):
+    printed = datacull(
+        "train", "--cfg", "job", "sampler=ccs", "sampler.pruning_rate=0.7", cwd=tmp_path
+    ).stdout
+    assert "pruning_rate: 0.7" in printed and "name: ccs" in printed
+    assert not (tmp_path / "outputs").exists()
+    assert "Defaults List" in datacull("train", "--info", "defaults", cwd=tmp_path).stdout
+
+
+def test_unknown_option_is_one_line_naming_the_valid_ones(tmp_path):
+    result = datacull("train", "importance=tdd", cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "unknown importance 'tdd'" in result.stderr and "tdds" in result.stderr
+
+
+def test_input_error_in_a_run_is_one_line_and_no_completed_summary(tmp_path):
+    result = datacull(
+        "train", "sampler=ccs", "sampler.beta=0.6", "sampler.pruning_rate=0.5", cwd=tmp_path, check=False
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: CCS needs 0 <= sampler.beta")
+    (run,) = run_dirs(tmp_path / "outputs")
+    assert json.loads((run / "summary.json").read_text())["status"] == "failed"
+
+
+@needs_cifar
+def test_cifar_subset_dynamic_method(tmp_path):
+    datacull(
+        "train", *CIFAR_SMOKE, "importance=rcap", "sampler=rcap", "sampler.pruning_rate=0.5", cwd=tmp_path
+    )
+    (run,) = run_dirs(tmp_path / "outputs")
+    summary = json.loads((run / "summary.json").read_text())
+    assert (
+        summary["status"] == "completed" and summary["num_train_samples"] == 180
+    )  # 20 per class, 2 held out
+    assert pd.read_csv(run / "metrics.csv")["subset_size"].tolist() == [90, 90]
+
+
+@needs_cifar
+def test_cifar_subset_static_method_with_its_scoring_run(tmp_path):
+    datacull(
+        "train",
+        *CIFAR_SMOKE,
+        "importance=tdds",
+        "sampler=ccs",
+        "sampler.pruning_rate=0.7",
+        "importance.trajectory_length=3",
+        "importance.window_size=2",
+        cwd=tmp_path,
+    )
+    (run,) = run_dirs(tmp_path / "outputs")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["scoring_samples"] == 3 * 180 and summary["scoring_cache_hit"] is False
+    assert pd.read_csv(run / "metrics.csv")["subset_size"].tolist() == [54, 54]
+    assert "scoring run: training on all 180 samples for 3 epochs" in (run / "train.log").read_text()
+
+
+@needs_cifar
+def test_multirun_over_pruning_rates_scores_once(tmp_path):
+    datacull(
+        "train",
+        "-m",
+        *CIFAR_SMOKE,
+        "importance=aum",
+        "sampler=ccs",
+        "sampler.pruning_rate=0.3,0.5",
+        "importance.trajectory_length=2",
+        cwd=tmp_path,
+    )
+    runs = run_dirs(tmp_path / "outputs" / "sweeps")
+    assert [run.name.split("_")[0] for run in runs] == ["0", "1"] and runs[0].parent == runs[1].parent
+    first, second = (json.loads((run / "summary.json").read_text()) for run in runs)
+    assert (first["pruning_rate"], second["pruning_rate"]) == (0.3, 0.5)
+    assert first["scoring_samples"] == 2 * 180 and second["scoring_samples"] == 0
+    assert second["scoring_cache_hit"] is True and second["scoring_cost_samples"] == 2 * 180
+    assert "scoring cache hit" in (runs[1] / "train.log").read_text()
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run_and_a_completed_run(tmp_path):
+    result = datacull("resume", str(tmp_path), cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "not a resumable datacull run folder" in result.stderr
+    datacull("train", "trainer.epochs=1", cwd=tmp_path)
+    (run,) = run_dirs(tmp_path / "outputs")
+    result = datacull("resume", str(run), cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "already completed" in result.stderr

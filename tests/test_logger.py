@@ -1,0 +1,114 @@
+"""DCLogger: binary per-epoch storage, seen masks, save_every_k_epoch, damage detection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from datacull import DCLogger
+from datacull.errors import TrajectoryError
+from datacull.logger import load_epoch, saved_epochs
+
+
+def test_round_trip_of_a_full_epoch_in_shuffled_batches(tmp_path):
+    logger = DCLogger(tmp_path / "traj")
+    values = torch.randn(10, 3)
+    order = torch.randperm(10)
+    for batch in order.split(4):
+        logger.log_metric(0, batch, values[batch])
+    logger.flush()
+    loaded, seen = load_epoch(tmp_path / "traj", 0, 10)
+    assert seen.all()
+    np.testing.assert_allclose(loaded, values.numpy())
+    assert sorted(p.name for p in (tmp_path / "traj").iterdir()) == ["epoch0.npy", "epoch0.seen.npy"]
+
+
+def test_partial_epoch_records_which_samples_were_seen(tmp_path):
+    logger = DCLogger(tmp_path, num_samples=6)
+    logger.log_metric(0, torch.tensor([4, 1]), torch.tensor([0.5, 0.25]))
+    logger.log_metric(1, torch.tensor([0]), torch.tensor([2.0]))  # a new epoch writes the previous one
+    logger.flush()
+    values, seen = load_epoch(tmp_path, 0, 6)
+    assert seen.tolist() == [False, True, False, False, True, False]
+    assert values[1] == 0.25 and values[4] == 0.5 and np.isnan(values[[0, 2, 3, 5]]).all()
+    assert saved_epochs(tmp_path) == [0, 1]
+
+
+def test_arrays_without_num_samples_are_padded_on_read(tmp_path):
+    logger = DCLogger(tmp_path)
+    logger.log_metric(0, torch.tensor([0, 2]), torch.tensor([1.0, 3.0]))
+    logger.flush()
+    values, seen = load_epoch(tmp_path, 0, 5)
+    assert values.shape == (5,) and seen.tolist() == [True, False, True, False, False]
+
+
+def test_only_every_kth_epoch_is_saved(tmp_path):
+    logger = DCLogger(tmp_path, save_every_k_epoch=2)
+    for epoch in range(5):
+        logger.log_metric(epoch, torch.arange(3), torch.full((3,), float(epoch)))
+    assert logger.saved_epochs() == [0, 2, 4]
+    assert load_epoch(tmp_path, 4, 3)[0].tolist() == [4.0, 4.0, 4.0]
+
+
+def test_flush_mid_epoch_then_more_batches_keeps_both_parts(tmp_path):
+    logger = DCLogger(tmp_path, num_samples=4)
+    logger.log_metric(3, torch.tensor([0, 1]), torch.tensor([1.0, 2.0]))
+    logger.flush()
+    logger.log_metric(3, torch.tensor([3]), torch.tensor([4.0]))
+    logger.flush()
+    values, seen = load_epoch(tmp_path, 3, 4)
+    assert seen.tolist() == [True, True, False, True] and values[3] == 4.0 and values[0] == 1.0
+
+
+def test_mismatched_shapes_are_refused(tmp_path):
+    logger = DCLogger(tmp_path)
+    with pytest.raises(ValueError, match="sample_idx"):
+        logger.log_metric(0, torch.arange(3), torch.zeros(2))
+    logger.log_metric(0, torch.arange(2), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="differs"):
+        logger.log_metric(0, torch.arange(2), torch.zeros(2, 5))
+
+
+def test_indices_beyond_num_samples_are_refused(tmp_path):
+    logger = DCLogger(tmp_path, num_samples=3)
+    logger.log_metric(0, torch.tensor([5]), torch.tensor([1.0]))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        logger.flush()
+
+
+def test_truncated_file_is_reported_not_used(tmp_path):
+    logger = DCLogger(tmp_path)
+    logger.log_metric(0, torch.arange(100), torch.randn(100, 10))
+    logger.flush()
+    path = tmp_path / "epoch0.npy"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(TrajectoryError, match="truncated or corrupt"):
+        load_epoch(tmp_path, 0, 100)
+
+
+def test_missing_epoch_is_named(tmp_path):
+    DCLogger(tmp_path)
+    with pytest.raises(TrajectoryError, match="epoch7"):
+        load_epoch(tmp_path, 7, 3)
+
+
+def test_logging_does_not_copy_to_host_until_the_epoch_is_written(tmp_path, monkeypatch):
+    logger = DCLogger(tmp_path)
+    calls = []
+    monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *a, **k: calls.append(1) or self.to("cpu"))
+    for batch in torch.arange(12).split(4):
+        logger.log_metric(0, batch, torch.randn(4, 2))
+    assert calls == []
+    logger.flush()
+    assert len(calls) == 2  # values and seen mask, once per epoch
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_tensors_are_logged(tmp_path):
+    logger = DCLogger(tmp_path)
+    logits = torch.randn(8, 3, device="cuda")
+    logger.log_metric(0, torch.arange(8, device="cuda"), logits)
+    logger.flush()
+    np.testing.assert_allclose(load_epoch(tmp_path, 0, 8)[0], logits.cpu().numpy())

@@ -1,0 +1,171 @@
+"""The runner in-process: every importance with every sampler, caching, accounting, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from omegaconf import open_dict
+
+from datacull.registry import list_importances, list_samplers
+from datacull.runner import train
+
+from .conftest import compose_config
+
+FAST = [
+    "dataset.subset_per_class=12",
+    "dataset.test_subset_per_class=10",
+    "trainer.epochs=2",
+    "trainer.batch_size=32",
+    "model.hidden=32",
+    "model.depth=1",
+]
+
+
+def fast_config(tmp_path, *overrides):
+    cfg = compose_config([*FAST, *overrides], tmp_path)
+    with open_dict(cfg):
+        for key in ("trajectory_length", "scoring_epochs"):
+            if key in cfg.importance:
+                cfg.importance[key] = 3
+        if "window_size" in cfg.importance:
+            cfg.importance.window_size = 2
+    return cfg
+
+
+@pytest.mark.parametrize("sampler", list_samplers())
+@pytest.mark.parametrize("importance", list_importances())
+def test_every_importance_runs_with_every_sampler(tmp_path, importance, sampler):
+    cfg = fast_config(tmp_path, f"importance={importance}", f"sampler={sampler}", "sampler.pruning_rate=0.5")
+    summary = train(cfg, tmp_path / "run")
+    assert summary["status"] == "completed"
+    assert 0.0 <= summary["test_acc"] <= 1.0 and len(summary["per_class_acc"]) == 10
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert metrics["epoch"].tolist() == [0, 1]
+    assert summary["samples_trained"] == metrics["subset_size"].sum()
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (
+        saved["status"] == "completed" and saved["importance"] == importance and saved["sampler"] == sampler
+    )
+
+
+def test_run_folder_is_complete(tmp_path):
+    summary = train(fast_config(tmp_path), tmp_path / "run")
+    names = {path.name for path in (tmp_path / "run").iterdir()}
+    assert {"config.yaml", "metrics.csv", "summary.json", "samples.csv", "checkpoint.pt"} <= names
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert list(metrics.columns) == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "test_acc",
+        "worst_class_acc",
+        "subset_size",
+        "epoch_time_s",
+        "lr",
+    ]
+    samples = pd.read_csv(tmp_path / "run" / "samples.csv")
+    assert list(samples.columns) == ["index", "label", "final_score", "times_selected"]
+    assert samples["times_selected"].sum() == summary["samples_trained"]
+    for key in (
+        "status",
+        "test_acc",
+        "best_test_acc",
+        "worst_class_acc",
+        "per_class_acc",
+        "pruning_rate",
+        "importance",
+        "sampler",
+        "dataset",
+        "model",
+        "epochs",
+        "seed",
+        "samples_trained",
+        "scoring_samples",
+        "full_data_samples",
+        "compute_saved",
+        "wall_time_s",
+        "scoring_wall_time_s",
+    ):
+        assert key in summary, key
+
+
+def test_static_method_scores_once_and_the_cache_serves_the_next_run(tmp_path):
+    first = train(
+        fast_config(tmp_path, "importance=aum", "sampler=ccs", "sampler.pruning_rate=0.5"), tmp_path / "a"
+    )
+    second = train(
+        fast_config(tmp_path, "importance=tdds", "sampler=ccs", "sampler.pruning_rate=0.7"), tmp_path / "b"
+    )
+    samples = 120 - 10 - 0  # 12 per class, 1 per class held out for validation
+    assert first["scoring_cache_hit"] is False and first["scoring_samples"] == 3 * 110
+    assert second["scoring_cache_hit"] is True and second["scoring_samples"] == 0
+    assert second["scoring_cost_samples"] == 3 * 110 and samples == 110
+    # compute accounting charges the scoring run even when cached
+    assert second["compute_saved"] == pytest.approx(1 - (second["samples_trained"] + 330) / (2 * 110))
+
+
+def test_damaged_cache_entry_is_recomputed_not_used(tmp_path):
+    train(fast_config(tmp_path, "importance=aum", "sampler=tdds"), tmp_path / "a")
+    damaged = next((tmp_path / "cache" / "scoring").glob("*/logits/epoch1.npy"))
+    damaged.write_bytes(damaged.read_bytes()[:-7])
+    summary = train(fast_config(tmp_path, "importance=aum", "sampler=tdds"), tmp_path / "b")
+    assert summary["scoring_cache_hit"] is False
+
+
+def test_different_seed_is_a_different_scoring_run(tmp_path):
+    train(fast_config(tmp_path, "importance=aum", "sampler=tdds"), tmp_path / "a")
+    assert (
+        train(fast_config(tmp_path, "importance=aum", "sampler=tdds", "seed=1"), tmp_path / "b")[
+            "scoring_cache_hit"
+        ]
+        is False
+    )
+
+
+def test_same_seed_same_result(tmp_path):
+    first = train(fast_config(tmp_path, "importance=rcap", "sampler=rcap"), tmp_path / "a")
+    second = train(fast_config(tmp_path, "importance=rcap", "sampler=rcap"), tmp_path / "b")
+    a = pd.read_csv(tmp_path / "a" / "metrics.csv").drop(columns="epoch_time_s")
+    b = pd.read_csv(tmp_path / "b" / "metrics.csv").drop(columns="epoch_time_s")
+    pd.testing.assert_frame_equal(a, b)
+    assert first["test_acc"] == second["test_acc"]
+
+
+def test_a_folder_holding_a_run_is_not_overwritten(tmp_path):
+    from datacull.errors import InputError
+
+    train(fast_config(tmp_path), tmp_path / "run")
+    before = (tmp_path / "run" / "summary.json").read_text()
+    with pytest.raises(InputError, match="already holds a run"):
+        train(fast_config(tmp_path), tmp_path / "run")
+    assert (tmp_path / "run" / "summary.json").read_text() == before
+
+
+def test_failure_is_recorded_in_the_summary(tmp_path):
+    from datacull.errors import InputError
+
+    with pytest.raises(InputError):
+        train(
+            fast_config(tmp_path, "sampler=ccs", "sampler.beta=0.9", "sampler.pruning_rate=0.5"),
+            tmp_path / "run",
+        )
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert saved["status"] == "failed" and "beta" in saved["error"]
+
+
+def test_metriq_reads_class_accuracy_from_the_validation_split(tmp_path):
+    summary = train(fast_config(tmp_path, "sampler=metriq", "importance=aum"), tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert len(saved["class_wise_acc"]) == 10 and all(
+        0.0 <= value <= 1.0 for value in saved["class_wise_acc"]
+    )
+    assert summary["scoring_samples"] > 0
+
+
+def test_metriq_without_a_validation_split_says_how_to_fix_it(tmp_path):
+    from datacull.errors import InputError
+
+    with pytest.raises(InputError, match="dataset.val_fraction"):
+        train(fast_config(tmp_path, "sampler=metriq", "dataset.val_fraction=0"), tmp_path / "run")
