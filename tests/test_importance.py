@@ -113,7 +113,9 @@ def tdds_reference(logits: np.ndarray, window: int, decay: float) -> np.ndarray:
             terms = []
             for t in range(k, k + window - 1):
                 p, q = probabilities[t, i], probabilities[t + 1, i]
-                terms.append(sum(abs(q[c] * math.log(q[c] / p[c])) for c in range(classes)))
+                terms.append(
+                    sum(abs(q[c] * (math.log(q[c] + 1e-8) - math.log(p[c] + 1e-8))) for c in range(classes))
+                )
             mean = sum(terms) / len(terms)
             total[i] += weight * math.sqrt(sum((term - mean) ** 2 for term in terms))
     return total

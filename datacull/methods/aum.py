@@ -21,10 +21,13 @@ def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool)
 class AUMImportance(DCImportance):
     """Area under the margin: mean over epochs of (assigned logit - largest other logit); low = hard.
 
-    Follows Pleiss et al. (2020), Eq. 1-2: the margin of each training epoch's logits, averaged over the first
-    ``trajectory_length`` epochs. ``probability_space=True`` computes the margin of softmax probabilities
-    instead, as the official CCS code does when it scores CIFAR with AUM. Epochs in which a sample was not
-    trained are left out of its mean; a sample never seen gets the mean score of the others (neutral).
+    Follows Pleiss et al. (2020), Eq. 1-2: the margin of the logits of each training step (train mode,
+    augmented, before the update), averaged over the first ``trajectory_length`` epochs.
+    ``probability_space=True`` uses the margin of softmax probabilities instead, as the official CCS code
+    (``generate_importance_score.py``) does; it sums where we average, which ranks identically.
+    Differences: the official AUM code skips epoch 0 (initialization noise); we average every logged epoch,
+    as the original DataCull did. Epochs in which a sample was not trained are left out of its mean; a
+    sample never seen gets the mean score of the others (neutral).
     """
 
     paper = "Pleiss et al., Identifying Mislabeled Data using the Area Under the Margin Ranking, NeurIPS 2020"

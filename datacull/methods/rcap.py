@@ -33,7 +33,8 @@ class RCAPImportance(DCImportance):
     uniform prediction, so no single noisy sample dominates); samples not trained since keep their last value,
     initially the clip value. Inside each class the clipped losses go through a softmax with temperature
     ``beta``. Each call consumes every logged epoch it has not read yet, in order (the original read exactly
-    one epoch per call), so it also works when resampling every few epochs.
+    one epoch per call), so it also works when resampling every few epochs. The official example notebook
+    uses beta = 1/4; larger beta samples more uniformly.
     """
 
     paper = "Hassan et al., RCAP: Robust, Class-Aware, Probabilistic Dynamic Dataset Pruning, UAI 2025"

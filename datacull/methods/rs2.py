@@ -17,8 +17,13 @@ class RS2DataLoader(DCDataLoader):
     ``required_num_samples`` indices of a shuffled permutation, so every sample is seen once before any is
     seen twice; when fewer than a round's worth remain, the remainder is taken first and the round is
     completed from a new permutation (which excludes the remainder, so a round never repeats a sample).
-    With replacement, each round draws an independent uniform subset, optionally class-stratified (counts
-    proportional to class sizes, rounded to the exact total).
+    With replacement, each round draws an independent uniform subset, optionally class-stratified.
+
+    Differences from the official code (``uniform_no_replacement.py``): at the end of a pass it joins the
+    tail with the head of the same permutation and yields one sample too few (an off-by-one); we keep the
+    exact count. Stratified rounds there take round(fraction * N_c) per class; we apportion to the exact
+    total. The paper compresses the learning-rate schedule to the reduced number of steps, which the
+    runner's progress-based schedules do by construction.
     """
 
     paper = (

@@ -13,8 +13,12 @@ from ..sampling import as_score_tensor, larger_is_harder, top_k
 
 
 def kl_terms(probabilities: torch.Tensor) -> torch.Tensor:
-    """Per consecutive epoch pair, sum_c |p_{t+1} log(p_{t+1} / p_t)|: shape (T - 1, N)."""
-    log_p = torch.log(probabilities.clamp_min(1e-12))
+    """Per consecutive epoch pair, sum_c |p_{t+1} (log(p_{t+1} + 1e-8) - log(p_t + 1e-8))|: shape (T - 1, N).
+
+    The absolute value is taken per class, before the sum, and the 1e-8 is inside the log, both as in the
+    official ``importance_evaluation.py``.
+    """
+    log_p = torch.log(probabilities + 1e-8)
     return (probabilities[1:] * (log_p[1:] - log_p[:-1])).abs().sum(dim=-1)
 
 
@@ -28,8 +32,11 @@ class TDDSImportance(DCImportance):
     mean; window k of K is weighted decay * (1 - decay)^(K-1-k) (an exponential moving average ending at the
     last window) and the weighted norms are summed. Higher = more informative = kept.
 
-    Difference from the original DataCull: it summed squared deviations (a variance), where the official
-    code takes the norm. Pairs with an epoch in which the sample was not trained are left out.
+    Differences: the original DataCull summed squared deviations (no square root), where the official code
+    takes the norm; we follow the official code. Pairs with an epoch in which the sample was not trained are
+    left out (the official code always trains on all data). The official subset training also scales each
+    batch's loss by the batch mean of the min-max normalized score, a step the paper does not describe; the
+    runner does not replicate it.
     """
 
     paper = "Zhang et al., Spanning Training Progress: Temporal Dual-Depth Scoring (TDDS) for Enhanced Dataset Pruning, CVPR 2024"
@@ -89,6 +96,8 @@ class RankingSampler(DCDataLoader):
 @register_sampler("tdds")
 class TDDSDataLoader(RankingSampler):
     """Static: keep the highest-scoring (most informative) fraction, as TDDS selects.
+
+    As the official ``data_subset.py``: no class balancing, no stratification. Ties are broken at random.
 
     With scores that declare the opposite direction (e.g. AUM, low = hard) it keeps the lowest; ``descending``
     overrides the declaration.
