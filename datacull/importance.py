@@ -92,6 +92,12 @@ class DCImportance:
     def targets(self) -> np.ndarray:
         return discover_targets(self.dataset)
 
+    @classmethod
+    def is_online(cls, **params: Any) -> bool:
+        """Whether, configured with ``params``, it is updated from the run's own recent epochs. Defaults to
+        the ``online`` class attribute; an importance with both modes (``loss``: latest or mean) overrides it."""
+        return cls.online
+
     def compute_importance(self) -> ImportanceScores:
         """One score per sample; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement compute_importance()")

@@ -65,7 +65,8 @@ class Plan:
     def __init__(self, cfg: DictConfig, importance_cls: type[DCImportance], sampler_cls: type[DCDataLoader]):
         self.static_sampler = bool(getattr(sampler_cls, "static_selection", False))
         self.uses_scores = sampler_cls.uses_importance is not False
-        self.online = self.uses_scores and importance_cls.online and not self.static_sampler
+        importance_params = _params(cfg.importance, RUNNER_IMPORTANCE_KEYS)
+        self.online = self.uses_scores and importance_cls.is_online(**importance_params) and not self.static_sampler
         needs_trajectory = self.uses_scores and bool(importance_cls.requires) and not self.online
         self.needs_class_acc = (
             "class_wise_acc" in _constructor_parameters(sampler_cls)
