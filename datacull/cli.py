@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from .paths import config_groups
+from .paths import config_dir, config_groups
 
 log = logging.getLogger("datacull")
 
@@ -72,6 +72,47 @@ def _check_group_choices(overrides: list[str]) -> None:
                 _fail(f"unknown {key} '{choice}'; valid options: {', '.join(groups[key])}")
 
 
+def _check_composes(overrides: list[str]) -> None:
+    """Compose the config once (a sweep's first value of each list) so a misspelled key or a malformed value
+    fails here in one line, before Hydra starts a run or a sweep."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    candidates = [arg for arg in overrides if not arg.startswith("-") and ("=" in arg or arg.startswith("~"))]
+    multirun = bool({"-m", "--multirun"} & set(overrides))
+    try:
+        parsed = OverridesParser.create().parse_overrides(candidates)
+    except Exception as error:  # hydra's grammar errors
+        _fail(_one_line(error))
+    first_values = []
+    for override in parsed:
+        key = override.get_key_element()
+        if key.lstrip("+~").startswith("hydra"):
+            continue
+        if override.is_sweep_override():
+            if not multirun:
+                _fail(f"{override.input_line} lists several values: add -m to run one job per value")
+            first_values.append(f"{key}={next(iter(override.sweep_string_iterator()))}")
+        else:
+            first_values.append(override.input_line)
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            compose(config_name="config", overrides=first_values)
+    except Exception as error:  # Hydra reports composition problems in several exception types
+        _fail(_one_line(error))
+
+
+def _one_line(error: BaseException) -> str:
+    """Hydra's multi-line messages (and their causes) folded into one line."""
+    texts = []
+    while error is not None:
+        texts.append(str(error))
+        error = error.__cause__
+    lines = [line.strip() for text in texts for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type", "reference_type"))]
+    return " ".join(lines) or "the configuration does not compose"
+
+
 def _show_traceback(debug: bool) -> bool:
     return debug or os.environ.get("HYDRA_FULL_ERROR") == "1"
 
@@ -88,6 +129,7 @@ def train(
 ) -> None:
     overrides = list(ctx.args)
     _check_group_choices(overrides)
+    _check_composes(overrides)
     from . import hydra_app
 
     hydra_app.SHOW_TRACEBACK = _show_traceback(debug)

@@ -30,6 +30,14 @@ def absolutize_paths(cfg: DictConfig) -> None:
             cfg.dataset.root = str(Path(cfg.dataset.root).expanduser().resolve())
 
 
+def _log_to_files_only(message: str) -> None:
+    """Record ``message`` in the run's log file without repeating it on the console (stderr gets it once)."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def _free_memory() -> None:
     import gc
 
@@ -52,7 +60,7 @@ def main(cfg: DictConfig) -> float | None:
     except DatacullError as error:
         if SHOW_TRACEBACK:
             raise
-        log.error("%s", error)
+        _log_to_files_only(f"error: {error}")
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             FAILED_JOBS.append(run_dir)
             return None

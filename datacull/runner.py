@@ -17,6 +17,7 @@ import logging
 import math
 import random
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,7 @@ from .importance import DCImportance, ImportanceScores
 from .logger import DCLogger
 from .outputs import RunFolder
 from .registry import get_importance, get_sampler
+from .sampling import check_pruning_rate
 from .scoring import ScoringRun, obtain_scoring_run
 
 log = logging.getLogger("datacull")
@@ -66,7 +68,9 @@ class Plan:
         self.static_sampler = bool(getattr(sampler_cls, "static_selection", False))
         self.uses_scores = sampler_cls.uses_importance is not False
         importance_params = _params(cfg.importance, RUNNER_IMPORTANCE_KEYS)
-        self.online = self.uses_scores and importance_cls.is_online(**importance_params) and not self.static_sampler
+        self.online = (
+            self.uses_scores and importance_cls.is_online(**importance_params) and not self.static_sampler
+        )
         needs_trajectory = self.uses_scores and bool(importance_cls.requires) and not self.online
         self.needs_class_acc = (
             "class_wise_acc" in _constructor_parameters(sampler_cls)
@@ -122,7 +126,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, resume: bool = Fal
         "status": "running",
         "importance": cfg.importance.name,
         "sampler": cfg.sampler.name,
-        "pruning_rate": float(cfg.sampler.pruning_rate),
+        "pruning_rate": cfg.sampler.pruning_rate,
         "dataset": cfg.dataset.name,
         "model": cfg.model.name,
         "epochs": int(cfg.trainer.epochs),
@@ -149,6 +153,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, resume: bool = Fal
 def _train(
     cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started: float, summary: dict
 ) -> dict[str, Any]:
+    summary["pruning_rate"] = check_pruning_rate(cfg.sampler.pruning_rate)
     seed = int(cfg.seed)
     seed_everything(seed)
     if cfg.trainer.get("num_threads"):
@@ -179,15 +184,27 @@ def _train(
         device,
     )
 
-    # 2. scores from a (cached) scoring run, or the online importance ----------------------------------------
+    # 2. the sampler, and a probe of the importance, before anything expensive: bad settings fail in seconds
+    sampler = build_sampler(
+        sampler_cls, cfg, dataset, {"num_epochs": epochs, "class_wise_acc": cfg.sampler.get("class_wise_acc")}
+    )
+    with tempfile.TemporaryDirectory() as probe:
+        build_importance(
+            importance_cls, cfg, dataset, {m: DCLogger(Path(probe) / m) for m in importance_cls.requires}
+        )
+
+    # 3. scores from a (cached) scoring run, or the online importance ---------------------------------------
     scoring: ScoringRun | None = None
     importance: DCImportance | None = None
     scores: ImportanceScores | None = None
-    class_wise_acc = cfg.sampler.get("class_wise_acc")
     if checkpoint is not None:
-        scores, class_wise_acc = checkpoint["scores"], checkpoint["class_wise_acc"]
-        scoring_info = checkpoint["scoring"]
+        scores, class_wise_acc, scoring_info = (
+            checkpoint["scores"],
+            checkpoint["class_wise_acc"],
+            checkpoint["scoring"],
+        )
     else:
+        class_wise_acc = cfg.sampler.get("class_wise_acc")
         scoring_info = {
             "scoring_samples": 0,
             "scoring_cost_samples": 0,
@@ -211,6 +228,9 @@ def _train(
                         "or give sampler.class_wise_acc"
                     )
                 class_wise_acc = scoring.val_class_acc
+    if plan.needs_class_acc:
+        sampler.set_class_wise_acc(class_wise_acc)
+        summary["class_wise_acc"] = [float(value) for value in class_wise_acc]
     if plan.online:
         loggers = {
             metric: DCLogger(folder.path / "trajectory" / metric, num_samples=num_samples)
@@ -228,13 +248,8 @@ def _train(
             importance = build_importance(importance_cls, cfg, dataset, source)
             importance.flush = False  # never delete cached trajectories
             scores = importance.compute_importance()
-    sampler = build_sampler(
-        sampler_cls, cfg, dataset, {"num_epochs": epochs, "class_wise_acc": class_wise_acc}
-    )
-    if plan.needs_class_acc:
-        summary["class_wise_acc"] = [float(value) for value in class_wise_acc]
 
-    # 3. the training run ------------------------------------------------------------------------------------
+    # 4. the training run ------------------------------------------------------------------------------------
     engine = Engine(cfg, data, device, epochs=epochs, seed=seed)
     rows: list[dict[str, Any]] = []
     times_selected = torch.zeros(num_samples, dtype=torch.long)
@@ -303,7 +318,7 @@ def _train(
                 }
             )
 
-    # 4. summary and per-sample table -------------------------------------------------------------------------
+    # 5. summary and per-sample table -------------------------------------------------------------------------
     final_scores = (
         np.asarray(scores, dtype=np.float64) if scores is not None else np.full(num_samples, np.nan)
     )

@@ -25,12 +25,11 @@ FAST = [
 
 def fast_config(tmp_path, *overrides):
     cfg = compose_config([*FAST, *overrides], tmp_path)
+    given = {override.split("=", 1)[0] for override in overrides}
     with open_dict(cfg):
-        for key in ("trajectory_length", "scoring_epochs"):
-            if key in cfg.importance:
-                cfg.importance[key] = 3
-        if "window_size" in cfg.importance:
-            cfg.importance.window_size = 2
+        for key, short in (("trajectory_length", 3), ("scoring_epochs", 3), ("window_size", 2)):
+            if key in cfg.importance and f"importance.{key}" not in given:
+                cfg.importance[key] = short
     return cfg
 
 

@@ -1,6 +1,6 @@
 """A folder of the user's own images: ``root/train/<class>/*`` and ``root/test/<class>/*``.
 
-Images are decoded once (torchvision's decoders, PIL for other formats) into one uint8 tensor and cached
+Images are decoded once (PIL, in threads) into one uint8 tensor and cached
 under the cache dir; the cache key covers every file's path, size and modification time, so changing,
 adding or removing a file decodes again.
 """
@@ -59,28 +59,16 @@ def _list_split(
 
 
 def _decode(path: str, channels: int, size: tuple[int, int] | None) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
-    from torchvision.transforms.functional import resize
-
-    mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
-    with open(path, "rb") as stream:
-        raw = stream.read()
-    try:
-        image = decode_image(torch.frombuffer(bytearray(raw), dtype=torch.uint8), mode=mode)
-    except RuntimeError:
-        image = _decode_with_pil(path, channels)
-    if size is not None and tuple(image.shape[1:]) != size:
-        image = resize(image, list(size), antialias=True)
-    return image
-
-
-def _decode_with_pil(path: str, channels: int) -> torch.Tensor:
+    """One image file as a uint8 (C, H, W) tensor, resized to ``size`` when given."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB" if channels == 3 else "L"))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+            image = image.convert("RGB" if channels == 3 else "L")
+            if size is not None and image.size != (size[1], size[0]):
+                image = image.resize((size[1], size[0]), Image.BILINEAR)
+            array = np.asarray(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise DataError(
             f"{path} is not a readable image ({type(error).__name__}); remove or replace it"
         ) from None
@@ -106,6 +94,10 @@ def load_imagefolder(cfg: Any, cache_dir: Path) -> ImageData:
     root = Path(cfg.root).expanduser().resolve()
     if not root.is_dir():
         raise DataError(f"dataset.root={root} does not exist or is not a folder")
+    if not any(root.iterdir()):
+        raise DataError(
+            f"dataset.root={root} is empty: expected {root}/train/<class>/<images> and {root}/test/<class>/<images>"
+        )
     channels = int(cfg.get("channels", 3))
     size = tuple(int(v) for v in cfg.image_size) if cfg.get("image_size") else None
     seed = int(cfg.get("split_seed", 0))
@@ -137,7 +129,10 @@ def load_imagefolder(cfg: Any, cache_dir: Path) -> ImageData:
     for split in ("train", "test"):
         images_path, labels_path = cache / f"{split}_x.npy", cache / f"{split}_y.npy"
         try:
-            arrays[split] = (torch.from_numpy(np.load(images_path)), torch.from_numpy(np.load(labels_path)))
+            images, labels = np.load(images_path), np.load(labels_path)
+            if not images.shape[0] == labels.shape[0] == len(selected[split][0]):
+                raise ValueError("cached arrays disagree with the file list")
+            arrays[split] = (torch.from_numpy(images), torch.from_numpy(labels))
             continue
         except (OSError, ValueError, EOFError):
             pass  # not cached yet, or a damaged entry: decode again

@@ -30,8 +30,14 @@ class MetriQDataLoader(DCDataLoader):
     static_selection = True
     uses_importance = False
 
-    def __init__(self, dataset, pruning_rate: float, class_wise_acc, **kwargs):
+    def __init__(self, dataset, pruning_rate: float, class_wise_acc=None, **kwargs):
         super().__init__(dataset, pruning_rate, static=True, **kwargs)
+        self.class_wise_acc: np.ndarray | None = None
+        if class_wise_acc is not None:
+            self.set_class_wise_acc(class_wise_acc)
+
+    def set_class_wise_acc(self, class_wise_acc) -> None:
+        """Set the per-class validation accuracies (the runner does so once its scoring run measured them)."""
         accuracy = np.asarray(class_wise_acc, dtype=np.float64).reshape(-1)
         num_classes = int(self.labels_tensor.max()) + 1 if self.total_num_samples else 0
         if accuracy.shape[0] != num_classes:
@@ -45,6 +51,10 @@ class MetriQDataLoader(DCDataLoader):
         self.class_wise_acc = accuracy
 
     def class_quotas(self) -> torch.Tensor:
+        if self.class_wise_acc is None:
+            raise InputError(
+                "MetriQ needs class_wise_acc (per-class validation accuracy) before it can select"
+            )
         sizes = class_counts(self.labels_tensor, len(self.class_wise_acc))
         error = torch.from_numpy(1.0 - self.class_wise_acc)
         return apportion(error * sizes, self.required_num_samples, sizes)
