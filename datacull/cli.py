@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -133,8 +135,20 @@ def train(
     from . import hydra_app
 
     hydra_app.SHOW_TRACEBACK = _show_traceback(debug)
+    scratch = None
+    if int(os.environ.get("RANK", "0")) != 0:  # a torchrun worker: rank 0 alone writes the run folder
+        scratch = tempfile.mkdtemp(prefix="datacull-rank")
+        overrides += [
+            f"hydra.run.dir={scratch}",
+            "hydra.output_subdir=null",
+            "hydra.job_logging.root.level=WARNING",
+        ]
     sys.argv = ["datacull train", *overrides]
-    hydra_app.main()
+    try:
+        hydra_app.main()
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if hydra_app.FAILED_JOBS:
         _fail(f"{len(hydra_app.FAILED_JOBS)} sweep job(s) failed: {', '.join(hydra_app.FAILED_JOBS)}")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +18,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .datasets import ImageData
+from .distributed import SINGLE, DistContext, all_reduce_sum
 from .errors import DivergenceError, InputError
 from .logger import DCLogger
 from .models import build_model
 from .schedules import build_schedule
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``trainer.device`` as a torch device; under DDP ``cuda`` means this process's GPU (its local rank)."""
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(
             f"trainer.device={name} but CUDA is not available here; use trainer.device=cpu or auto"
@@ -38,7 +41,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 class BatchAugment:
-    """Random crop (zero padding) and horizontal flip of a uint8 batch, then normalization, on its device."""
+    """Random crop (zero padding) and horizontal flip of a uint8 batch, then normalization, on its device.
+
+    The random draws are separate from their use (``draw`` then ``__call__``), so that distributed ranks can
+    draw for the whole global batch and each apply its own slice: the same augmentation as one process.
+    """
 
     def __init__(
         self, padding: int, flip: bool, mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator
@@ -52,21 +59,32 @@ class BatchAugment:
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float().div_(255.0) - self.mean) / self.std
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def draw(self, batch: int) -> dict[str, torch.Tensor]:
+        """The random numbers for ``batch`` samples: crop offsets (2, B) and flip decisions (B,)."""
+        device = self.mean.device
+        draws = {}
+        if self.padding:
+            draws["offsets"] = torch.randint(
+                0, 2 * self.padding + 1, (2, batch), device=device, generator=self.generator
+            )
+        if self.flip:
+            draws["flips"] = torch.rand(batch, device=device, generator=self.generator) < 0.5
+        return draws
+
+    def __call__(self, images: torch.Tensor, draws: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         batch, channels, height, width = images.shape
         device = images.device
+        draws = self.draw(batch) if draws is None else draws
         if self.padding:
-            pad = self.padding
+            pad, offsets = self.padding, draws["offsets"]
             padded = F.pad(images, (pad, pad, pad, pad))
-            offsets = torch.randint(0, 2 * pad + 1, (2, batch), device=device, generator=self.generator)
             rows = (offsets[0, :, None] + torch.arange(height, device=device))[:, None, :, None]
             cols = (offsets[1, :, None] + torch.arange(width, device=device))[:, None, None, :]
             batch_index = torch.arange(batch, device=device)[:, None, None, None]
             channel_index = torch.arange(channels, device=device)[None, :, None, None]
             images = padded[batch_index, channel_index, rows, cols]
         if self.flip:
-            flipped = torch.rand(batch, device=device, generator=self.generator) < 0.5
-            images = torch.where(flipped[:, None, None, None], images.flip(3), images)
+            images = torch.where(draws["flips"][:, None, None, None], images.flip(3), images)
         return self.normalize(images)
 
 
@@ -105,6 +123,7 @@ class EpochStats:
     samples: int
     steps: int
     lr: float
+    trained: torch.Tensor  # how often each dataset sample was trained this epoch (over all ranks)
 
 
 @dataclass
@@ -121,9 +140,18 @@ class Evaluation:
 class Engine:
     """Model, optimizer, schedule and data of one training run, with ``train_epoch`` and ``evaluate``."""
 
-    def __init__(self, cfg: Any, data: ImageData, device: torch.device, epochs: int, seed: int):
+    def __init__(
+        self,
+        cfg: Any,
+        data: ImageData,
+        device: torch.device,
+        epochs: int,
+        seed: int,
+        context: DistContext = SINGLE,
+    ):
         self.cfg = cfg
         self.device = device
+        self.context = context
         self.epochs = int(epochs)
         trainer = cfg.trainer
         self.batch_size = int(trainer.batch_size)
@@ -159,15 +187,31 @@ class Engine:
             std.to(device),
             self.generator,
         )
-        self.compile_model = self.model
+        # what forward passes call: the model, maybe compiled; training wraps it for gradient averaging under DDP
+        self.inference_model: nn.Module = self.model
         if bool(trainer.get("compile", False)):
-            self.compile_model = torch.compile(self.model)
+            self.inference_model = torch.compile(self.model)
+        self.forward_model = self.inference_model
+        if context.enabled:
+            device_ids = [device.index] if device.type == "cuda" else None
+            self.forward_model = nn.parallel.DistributedDataParallel(
+                self.forward_model, device_ids=device_ids
+            )
+        # the embedding entering the final linear layer, captured for gradient-norm scores
+        self._features: torch.Tensor | None = None
+        self.model.head.register_forward_hook(self._capture_features)
 
     # ---------------------------------------------------------------------------------------------- train
     def _autocast(self):
         if self.amp:
             return torch.autocast("cuda", dtype=self.amp_dtype)
         return contextlib.nullcontext()
+
+    def _capture_features(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if self._keep_features:
+            self._features = inputs[0]
+
+    _keep_features = False
 
     def _set_lr(self, progress: float) -> float:
         factor = self.schedule(min(progress, 1.0))
@@ -187,28 +231,31 @@ class Engine:
 
         ``weights`` (one per dataset sample) scale each sample's loss; ``loggers`` maps a metric name
         (``loss``, ``logits``, ``feature_norm``) to the logger that records it for every trained sample.
+        Under DDP every rank gets the same ``order``; each global batch is split across ranks, so the shards are
+        disjoint, cover ``order`` exactly once, and every rank takes the same number of steps.
         """
         loggers = loggers or {}
+        rank, world = self.context.rank, self.context.world_size
         self.model.train()
         num_steps = max(1, math.ceil(order.numel() / self.batch_size))
         order = order.to(self.device, non_blocking=True)
         weights = None if weights is None else weights.to(self.device, non_blocking=True)
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        need_features = "feature_norm" in loggers
+        totals = torch.zeros(3, device=self.device, dtype=torch.float64)  # loss sum, correct, samples
+        trained = torch.zeros(self.train_y.shape[0], device=self.device, dtype=torch.long)
+        self._keep_features = "feature_norm" in loggers
         lr = self.base_lrs[0]
-        for step, batch in enumerate(torch.tensor_split(order, num_steps)):
+        for step, global_batch in enumerate(torch.tensor_split(order, num_steps)):
             lr = self._set_lr((epoch + step / num_steps) / self.epochs)
-            images = self.augment(self.train_x[batch])
+            draws = self.augment.draw(global_batch.numel())
+            start = sum(part.numel() for part in global_batch.tensor_split(world)[:rank])
+            batch = global_batch.tensor_split(world)[rank]
+            local_draws = {name: value[..., start : start + batch.numel()] for name, value in draws.items()}
+            images = self.augment(self.train_x[batch], local_draws)
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             labels = self.train_y[batch]
             with self._autocast():
-                if need_features:
-                    features = self.model.features(images)
-                    logits = self.model.head(features)
-                else:
-                    logits = self.compile_model(images)
+                logits = self.forward_model(images)
             losses = F.cross_entropy(logits.float(), labels, reduction="none")
             loss = (losses * weights[batch]).mean() if weights is not None else losses.mean()
             self.optimizer.zero_grad(set_to_none=True)
@@ -216,30 +263,38 @@ class Engine:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             detached = losses.detach()
-            loss_sum += detached.sum()
-            correct += (logits.detach().argmax(1) == labels).sum()
+            totals[0] += detached.sum()
+            totals[1] += (logits.detach().argmax(1) == labels).sum()
+            totals[2] += batch.numel()
+            trained[batch] += 1
             if "loss" in loggers:
                 loggers["loss"].log_metric(epoch, batch, detached)
             if "logits" in loggers:
                 loggers["logits"].log_metric(epoch, batch, logits.detach().float())
-            if need_features:
-                loggers["feature_norm"].log_metric(epoch, batch, features.detach().float().norm(dim=1))
+            if self._keep_features:
+                loggers["feature_norm"].log_metric(epoch, batch, self._features.detach().float().norm(dim=1))
             if progress is not None:
                 progress.update(1)
-        samples = int(order.numel())
-        mean_loss = float(loss_sum) / max(samples, 1)  # the epoch's one host sync
+        self._keep_features = False
+        all_reduce_sum(self.context, totals)
+        all_reduce_sum(self.context, trained)
+        loss_sum, correct, samples = totals.tolist()  # the epoch's one host sync
+        mean_loss = loss_sum / max(samples, 1)
         if not math.isfinite(mean_loss):
             raise DivergenceError(
                 f"training loss became {mean_loss} in epoch {epoch}; lower optimizer.lr or check the data "
                 "(the last good checkpoint is kept)"
             )
-        return EpochStats(mean_loss, float(correct) / max(samples, 1), samples, num_steps, lr)
+        return EpochStats(mean_loss, correct / max(samples, 1), int(samples), num_steps, lr, trained.cpu())
 
     # ----------------------------------------------------------------------------------------- evaluate
     @torch.no_grad()
     def evaluate(self, split: str = "test") -> Evaluation:
         """Top-1 and per-class accuracy on ``split`` (``test`` or ``val``); NaN for classes absent there."""
         images, labels = self.eval_sets[split]
+        counts = torch.bincount(labels, minlength=self.num_classes)
+        rank, world = self.context.rank, self.context.world_size
+        images, labels = images[rank::world], labels[rank::world]  # each rank evaluates its share
         self.model.eval()
         hits = torch.zeros(self.num_classes, device=self.device)
         for start in range(0, images.shape[0], self.eval_batch_size):
@@ -247,14 +302,14 @@ class Engine:
             if self.channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                predicted = self.compile_model(batch).argmax(1)
+                predicted = self.inference_model(batch).argmax(1)
             target = labels[start : start + self.eval_batch_size]
             hits += torch.bincount(target[predicted == target], minlength=self.num_classes)
-        counts = torch.bincount(labels, minlength=self.num_classes)
+        all_reduce_sum(self.context, hits)
         per_class = (
             (hits / counts.clamp_min(1)).where(counts > 0, torch.full_like(hits, float("nan"))).tolist()
         )
-        return Evaluation(float(hits.sum() / max(labels.numel(), 1)), per_class)
+        return Evaluation(float(hits.sum() / max(int(counts.sum()), 1)), per_class)
 
     # ------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -270,9 +325,3 @@ class Engine:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
-
-
-def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return result, time.perf_counter() - start

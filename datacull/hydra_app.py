@@ -51,22 +51,30 @@ def _free_memory() -> None:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Hydra's task function: one job of a run or a sweep. Returns the final test accuracy (for sweepers)."""
+    from .distributed import broadcast_object, setup, teardown
     from .runner import train
 
-    run_dir = HydraConfig.get().runtime.output_dir
     absolutize_paths(cfg)
+    context = None
     try:
-        summary = train(cfg, run_dir)
+        context = setup(str(cfg.trainer.get("strategy", "single")), str(cfg.trainer.device))
+        if context.enabled and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise InputError("trainer.strategy=ddp runs one configuration per torchrun launch; drop -m")
+        run_dir = broadcast_object(context, HydraConfig.get().runtime.output_dir)  # rank 0's folder for all
+        summary = train(cfg, run_dir, context=context)
     except DatacullError as error:
         if SHOW_TRACEBACK:
             raise
         _log_to_files_only(f"error: {error}")
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            FAILED_JOBS.append(run_dir)
+            FAILED_JOBS.append(HydraConfig.get().runtime.output_dir)
             return None
-        print(f"error: {error}", file=sys.stderr)
+        if context is None or context.is_main:
+            print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     finally:
+        if context is not None:
+            teardown(context)
         _free_memory()
     return summary["test_acc"]
 

@@ -126,7 +126,7 @@ class DCImportance:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Stack the given logged epochs into ``(values, seen)`` tensors of shape ``(len(epochs), N, *)``."""
         logger = logger or self.logger
-        logger.flush()
+        logger.flush_for_reading()
         loaded = [load_epoch(logger.trajectory_dir, epoch, self.num_samples) for epoch in epochs]
         values = torch.from_numpy(
             np.stack([epoch_values for epoch_values, _ in loaded]).astype(np.float32, copy=False)

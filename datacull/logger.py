@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
+from .distributed import DistContext, all_reduce_sum, gather_rows
 from .errors import TrajectoryError
 from .outputs import atomic_save_npy
 
@@ -86,7 +88,7 @@ _LIVE_LOGGERS: weakref.WeakSet = weakref.WeakSet()
 @atexit.register
 def _flush_live_loggers() -> None:
     for logger in list(_LIVE_LOGGERS):
-        logger.flush()
+        logger.flush_for_reading()
 
 
 class DCLogger:
@@ -95,7 +97,8 @@ class DCLogger:
     ``log_metric(epoch, sample_idx, metric)`` only keeps references to the batch's tensors; nothing is
     copied to the host until the epoch is written. Epochs not divisible by ``save_every_k_epoch`` are skipped.
     An epoch where only a subset was trained records exactly which samples were seen. Pass ``num_samples``
-    when known; otherwise arrays end at the largest logged index and readers pad them.
+    when known; otherwise arrays end at the largest logged index and readers pad them. Under
+    ``torch.distributed``, ``distributed=True`` gathers every rank's batches to rank 0, which writes.
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class DCLogger:
         *,
         num_samples: int | None = None,
         dtype: torch.dtype = torch.float32,
+        distributed: bool = False,
     ):
         if int(save_every_k_epoch) < 1:
             raise ValueError(f"save_every_k_epoch must be >= 1; got {save_every_k_epoch}")
@@ -112,6 +116,7 @@ class DCLogger:
         self.save_every_k_epoch = int(save_every_k_epoch)
         self.num_samples = num_samples
         self.dtype = dtype
+        self.distributed = bool(distributed) and dist.is_initialized() and dist.get_world_size() > 1
         Path(self.trajectory_dir).mkdir(parents=True, exist_ok=True)
         self._epoch: int | None = None
         self._indices: list[torch.Tensor] = []
@@ -141,8 +146,15 @@ class DCLogger:
         self._values.append(metric.detach())
 
     def flush(self) -> None:
-        """Write the buffered epoch (merging with what this logger already wrote for it)."""
-        if self._epoch is None or not self._values:
+        """Write the buffered epoch (merging with what this logger already wrote for it).
+
+        With ``distributed=True`` this is a collective: every rank calls it, rank 0 receives every rank's
+        batches and writes the epoch, the other ranks only send.
+        """
+        if self.distributed:
+            if not self._gather_to_rank0():
+                return
+        elif self._epoch is None or not self._values:
             return
         epoch = self._epoch
         device = self._values[0].device
@@ -170,15 +182,43 @@ class DCLogger:
         atomic_save_npy(values_path, dense.cpu().numpy())
         atomic_save_npy(seen_path, seen.cpu().numpy())
         self._written_this_session.add(epoch)
-        self._indices.clear()
-        self._values.clear()
+        self.reset()
+
+    def _gather_to_rank0(self) -> bool:
+        """Move every rank's buffered batches to rank 0's buffer; True on rank 0 when there is data to write."""
+        context = DistContext(dist.get_rank(), dist.get_world_size())
+        buffered = sum(int(index.numel()) for index in self._indices)
+        device = self._values[0].device if self._values else torch.device("cpu")
+        totals = all_reduce_sum(
+            context, torch.tensor([buffered, self._epoch if self._epoch is not None else -1], device=device)
+        )
+        if int(totals[0]) == 0:
+            return False
+        if buffered == 0 or int(totals[1]) != self._epoch * context.world_size:
+            raise RuntimeError(
+                f"DCLogger(distributed=True): every rank must log the same epoch before flush ({self.trajectory_dir})"
+            )
+        indices = gather_rows(context, torch.cat(self._indices).to(device).long())
+        values = gather_rows(context, torch.cat(self._values).to(self.dtype))
+        if not context.is_main:
+            self.reset()
+            return False
+        self._indices[:] = [indices]
+        self._values[:] = [values]
+        return True
+
+    def flush_for_reading(self) -> None:
+        """Make what was logged readable. A distributed logger's flush is a collective that every rank must
+        call together (the training loop does, at the end of each epoch), so a reader alone never triggers it."""
+        if not self.distributed:
+            self.flush()
 
     def saved_epochs(self) -> list[int]:
-        self.flush()
+        self.flush_for_reading()
         return saved_epochs(self.trajectory_dir)
 
     def load_epoch(self, epoch: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
-        self.flush()
+        self.flush_for_reading()
         return load_epoch(self.trajectory_dir, epoch, num_samples)
 
     def delete_epoch(self, epoch: int) -> None:

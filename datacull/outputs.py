@@ -103,9 +103,11 @@ class RunFolder:
     """One run's output folder: ``config.yaml``, ``metrics.csv``, ``summary.json``, ``samples.csv``,
     ``checkpoint.pt`` (and Hydra's ``.hydra/`` and log file when started through Hydra)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, writable: bool = True):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.writable = writable  # False on DDP ranks other than 0: they read the folder, never write it
+        if writable:
+            self.path.mkdir(parents=True, exist_ok=True)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -124,20 +126,28 @@ class RunFolder:
             )
 
     def write_config(self, cfg: Any) -> None:
+        if not self.writable:
+            return
         from omegaconf import OmegaConf
 
         atomic_write_text(self.path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
+        if not self.writable:
+            return
         atomic_write_json(self.summary_path, dict(summary))
 
     def read_summary(self) -> dict[str, Any]:
         return json.loads(self.summary_path.read_text())
 
     def write_metrics(self, rows: list[Mapping[str, Any]]) -> None:
+        if not self.writable:
+            return
         atomic_write_csv(self.path / "metrics.csv", METRIC_COLUMNS, rows)
 
     def write_samples(self, labels: np.ndarray, scores: np.ndarray, times_selected: np.ndarray) -> None:
+        if not self.writable:
+            return
         import pandas as pd
 
         table = pd.DataFrame(
@@ -151,6 +161,8 @@ class RunFolder:
         atomic_write_text(self.path / "samples.csv", table.to_csv(index=False))
 
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
+        if not self.writable:
+            return
         atomic_torch_save(self.checkpoint_path, dict(state))
 
     def load_checkpoint(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from torch.utils.data import TensorDataset
 
 from .data import DCDataLoader, DCDataset
 from .datasets import ImageData, load_dataset
+from .distributed import SINGLE, DistContext, broadcast_object, check_same_on_every_rank
 from .engine import Engine, resolve_device
 from .errors import InputError
 from .importance import DCImportance, ImportanceScores
@@ -110,13 +111,19 @@ def build_sampler(
     return sampler_cls(dataset=dataset, seed=int(cfg.seed), **params)
 
 
-def train(cfg: DictConfig, run_dir: str | Path | None = None, resume: bool = False) -> dict[str, Any]:
-    """Run one configuration and write its run folder; returns the summary (also in ``summary.json``)."""
+def train(
+    cfg: DictConfig, run_dir: str | Path | None = None, resume: bool = False, context: DistContext = SINGLE
+) -> dict[str, Any]:
+    """Run one configuration and write its run folder; returns the summary (also in ``summary.json``).
+
+    Under DDP (``context`` from :func:`datacull.distributed.setup`) every rank calls this with rank 0's
+    ``run_dir``; only rank 0 writes.
+    """
     if run_dir is None:
         from hydra.core.hydra_config import HydraConfig
 
         run_dir = HydraConfig.get().runtime.output_dir
-    folder = RunFolder(Path(run_dir))
+    folder = RunFolder(Path(run_dir), writable=context.is_main)
     checkpoint = folder.load_checkpoint() if resume else None
     if not resume:
         folder.refuse_existing_run()
@@ -132,13 +139,14 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, resume: bool = Fal
         "epochs": int(cfg.trainer.epochs),
         "seed": int(cfg.seed),
         "run_dir": str(folder.path),
+        "world_size": context.world_size,
         "started_at": checkpoint["started_at"]
         if checkpoint
         else datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     folder.write_summary(summary)
     try:
-        summary.update(_train(cfg, folder, checkpoint, started, summary))
+        summary.update(_train(cfg, folder, checkpoint, started, summary, context))
     except BaseException as error:
         summary.update(
             status="failed",
@@ -150,15 +158,25 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, resume: bool = Fal
     return summary
 
 
+def _on_main(context: DistContext, compute: Any) -> Any:
+    """``compute()`` on rank 0 only, its result broadcast to every rank (importances read rank 0's files)."""
+    return broadcast_object(context, compute() if context.is_main else None)
+
+
 def _train(
-    cfg: DictConfig, folder: RunFolder, checkpoint: dict | None, started: float, summary: dict
+    cfg: DictConfig,
+    folder: RunFolder,
+    checkpoint: dict | None,
+    started: float,
+    summary: dict,
+    context: DistContext,
 ) -> dict[str, Any]:
     summary["pruning_rate"] = check_pruning_rate(cfg.sampler.pruning_rate)
     seed = int(cfg.seed)
     seed_everything(seed)
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
-    device = resolve_device(str(cfg.trainer.device))
+    device = resolve_device(str(cfg.trainer.device), context.local_rank)
     cache_dir = Path(cfg.cache_dir).expanduser()
     epochs = int(cfg.trainer.epochs)
     if epochs < 1:
@@ -213,7 +231,7 @@ def _train(
             "scoring_epochs": 0,
         }
         if plan.scoring:
-            scoring = obtain_scoring_run(cfg, data, device, plan.scoring_epochs, cache_dir)
+            scoring = obtain_scoring_run(cfg, data, device, plan.scoring_epochs, cache_dir, context)
             scoring_info = {
                 "scoring_samples": 0 if scoring.cache_hit else scoring.cost_samples,
                 "scoring_cost_samples": scoring.cost_samples,
@@ -233,24 +251,24 @@ def _train(
         summary["class_wise_acc"] = [float(value) for value in class_wise_acc]
     if plan.online:
         loggers = {
-            metric: DCLogger(folder.path / "trajectory" / metric, num_samples=num_samples)
+            metric: DCLogger(folder.path / "trajectory" / metric, num_samples=num_samples, distributed=True)
             for metric in plan.logged_metrics
         }
         importance = build_importance(importance_cls, cfg, dataset, loggers)
         if checkpoint is not None:
             importance.load_state_dict(checkpoint["importance"])
         else:
-            scores = importance.compute_importance()
+            scores = _on_main(context, importance.compute_importance)
     else:
         loggers = {}
         if plan.uses_scores and checkpoint is None:
             source = {metric: scoring.logger(metric) for metric in importance_cls.requires} if scoring else {}
             importance = build_importance(importance_cls, cfg, dataset, source)
             importance.flush = False  # never delete cached trajectories
-            scores = importance.compute_importance()
+            scores = _on_main(context, importance.compute_importance)
 
     # 4. the training run ------------------------------------------------------------------------------------
-    engine = Engine(cfg, data, device, epochs=epochs, seed=seed)
+    engine = Engine(cfg, data, device, epochs=epochs, seed=seed, context=context)
     rows: list[dict[str, Any]] = []
     times_selected = torch.zeros(num_samples, dtype=torch.long)
     start_epoch = 0
@@ -262,7 +280,7 @@ def _train(
         _restore_rng(checkpoint["rng"])
         log.info("resuming %s at epoch %d", folder.path, start_epoch + 1)
     eval_every = max(1, int(cfg.trainer.get("eval_every", 1) or 1))
-    with ProgressDisplay(cfg, epochs, start_epoch) as progress:
+    with ProgressDisplay(cfg, epochs, start_epoch, enabled=context.is_main) as progress:
         for epoch in range(start_epoch, epochs):
             epoch_start = time.perf_counter()
             if sampler.subset_indices is None or (
@@ -270,8 +288,8 @@ def _train(
             ):
                 sampler.set_epoch(epoch)
                 sampler.resample(scores if plan.uses_scores else None)
+                check_same_on_every_rank(context, sampler.subset_indices, "the subset")
             order = sampler.sampler.epoch_order()
-            times_selected += torch.bincount(order, minlength=num_samples)
             stats = engine.train_epoch(
                 epoch,
                 order,
@@ -279,6 +297,7 @@ def _train(
                 loggers,
                 progress.batches(len(order), engine.batch_size, epoch),
             )
+            times_selected += stats.trained
             row = {
                 "epoch": epoch,
                 "train_loss": stats.loss,
@@ -296,7 +315,7 @@ def _train(
             for logger in loggers.values():
                 logger.flush()
             if plan.online and epoch + 1 < epochs and (epoch + 1) % plan.resample_every == 0:
-                scores = importance.compute_importance()
+                scores = _on_main(context, importance.compute_importance)
             row["epoch_time_s"] = time.perf_counter() - epoch_start
             rows.append(row)
             progress.epoch_done(row)
@@ -372,9 +391,9 @@ def _restore_rng(state: dict[str, Any]) -> None:
 class ProgressDisplay:
     """tqdm bars over epochs and batches on a terminal (log lines routed around them); plain log lines otherwise."""
 
-    def __init__(self, cfg: DictConfig, epochs: int, start_epoch: int):
+    def __init__(self, cfg: DictConfig, epochs: int, start_epoch: int, enabled: bool = True):
         setting = str(cfg.trainer.get("progress", "auto"))
-        self.interactive = setting == "bar" or (setting == "auto" and sys.stderr.isatty())
+        self.interactive = enabled and (setting == "bar" or (setting == "auto" and sys.stderr.isatty()))
         self.epochs = epochs
         self.start_epoch = start_epoch
         self.epoch_bar = self.batch_bar = self._redirect = None

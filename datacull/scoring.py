@@ -30,6 +30,7 @@ import torch
 from omegaconf import OmegaConf
 
 from .datasets import ImageData
+from .distributed import SINGLE, DistContext, barrier, broadcast_object
 from .engine import Engine
 from .logger import DCLogger
 from .outputs import atomic_write_json
@@ -123,12 +124,15 @@ def _read_valid_entry(entry: Path) -> dict[str, Any] | None:
 
 
 def _train_scoring_model(
-    cfg: Any, data: ImageData, device: torch.device, epochs: int, directory: Path
+    cfg: Any, data: ImageData, device: torch.device, epochs: int, directory: Path, context: DistContext
 ) -> list[float] | None:
     seed = int(cfg.seed)
-    engine = Engine(cfg, data, device, epochs=epochs, seed=seed)
+    engine = Engine(cfg, data, device, epochs=epochs, seed=seed, context=context)
     num_samples = int(data.train_y.shape[0])
-    loggers = {metric: DCLogger(directory / metric, num_samples=num_samples) for metric in SCORING_METRICS}
+    loggers = {
+        metric: DCLogger(directory / metric, num_samples=num_samples, distributed=True)
+        for metric in SCORING_METRICS
+    }
     order_generator = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
         order = torch.randperm(num_samples, generator=order_generator)
@@ -142,14 +146,22 @@ def _train_scoring_model(
 
 
 def obtain_scoring_run(
-    cfg: Any, data: ImageData, device: torch.device, epochs: int, cache_dir: Path
+    cfg: Any,
+    data: ImageData,
+    device: torch.device,
+    epochs: int,
+    cache_dir: Path,
+    context: DistContext = SINGLE,
 ) -> ScoringRun:
-    """The cached scoring run for this configuration, training it first if no valid entry exists."""
+    """The cached scoring run for this configuration, training it first if no valid entry exists.
+
+    Under DDP rank 0 alone looks up, locks and writes the entry; every rank trains the scoring model.
+    """
     key = scoring_key(cfg, data, epochs, device)
     root = Path(cache_dir) / "scoring"
     entry = root / key
-    with file_lock(root / f"{key}.lock"):
-        meta = _read_valid_entry(entry)
+    with file_lock(root / f"{key}.lock") if context.is_main else contextlib.nullcontext():
+        meta = broadcast_object(context, _read_valid_entry(entry) if context.is_main else None)
         if meta is not None:
             log.info(
                 "scoring cache hit: %s (saved %d samples, %.1f s of training)",
@@ -160,7 +172,7 @@ def obtain_scoring_run(
             return ScoringRun(
                 entry, epochs, meta["cost_samples"], meta["wall_time_s"], True, meta["val_class_acc"]
             )
-        if entry.exists():
+        if context.is_main and entry.exists():
             shutil.rmtree(entry)
         log.info(
             "scoring run: training on all %d samples for %d epochs (cache key %s)",
@@ -168,26 +180,29 @@ def obtain_scoring_run(
             epochs,
             key,
         )
-        staging = root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        staging = broadcast_object(context, root / f".tmp-{key}-{uuid.uuid4().hex[:8]}")
+        cost = epochs * int(data.train_y.shape[0])
         try:
             start = time.perf_counter()
-            val_class_acc = _train_scoring_model(cfg, data, device, epochs, staging)
+            val_class_acc = _train_scoring_model(cfg, data, device, epochs, staging, context)
             wall = time.perf_counter() - start
-            files = {
-                str(path.relative_to(staging)): _sha1_file(path) for path in sorted(staging.rglob("*.npy"))
-            }
-            cost = epochs * int(data.train_y.shape[0])
-            meta = {
-                "key": key,
-                "epochs": epochs,
-                "cost_samples": cost,
-                "wall_time_s": wall,
-                "val_class_acc": val_class_acc,
-                "files": files,
-            }
-            atomic_write_json(staging / "meta.json", meta)
-            os.replace(staging, entry)
+            if context.is_main:
+                files = {
+                    str(path.relative_to(staging)): _sha1_file(path)
+                    for path in sorted(staging.rglob("*.npy"))
+                }
+                meta = {
+                    "key": key,
+                    "epochs": epochs,
+                    "cost_samples": cost,
+                    "wall_time_s": wall,
+                    "val_class_acc": val_class_acc,
+                    "files": files,
+                }
+                atomic_write_json(staging / "meta.json", meta)
+                os.replace(staging, entry)
         finally:
-            if staging.exists():
+            if context.is_main and staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+        barrier(context)
     return ScoringRun(entry, epochs, cost, wall, False, val_class_acc)

@@ -1,0 +1,118 @@
+"""Distributed data parallel through torchrun: the few collectives the runner needs, in one place.
+
+Under ``torchrun --nproc_per_node=K -m datacull train trainer.strategy=ddp``, every rank composes the same
+config, loads the same data and builds the same sampler with the same seed, so every rank selects the same
+subset (checked after each resample). Each global batch is split across ranks, so the shards of an epoch are
+disjoint and cover the subset exactly once. Per-sample metrics are gathered to rank 0, which computes the
+importance, broadcasts the scores and writes every file of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+SINGLE = DistContext()
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(strategy: str, device_name: str) -> DistContext:
+    """Join the process group torchrun prepared (gloo on CPU, nccl on CUDA), or run single-process."""
+    if strategy not in ("single", "ddp"):
+        raise InputError(f"trainer.strategy must be single or ddp; got {strategy!r}")
+    if strategy == "single":
+        if launched_by_torchrun():
+            raise InputError("this process was started by torchrun: add trainer.strategy=ddp")
+        return SINGLE
+    if not launched_by_torchrun():
+        raise InputError(
+            "trainer.strategy=ddp needs torchrun: torchrun --standalone --nproc_per_node=2 -m datacull train ..."
+        )
+    rank, world, local = (int(os.environ[key]) for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    use_cuda = device_name != "cpu" and torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistContext(rank, world, local)
+
+
+def teardown(context: DistContext) -> None:
+    if context.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_object(context: DistContext, value: Any) -> Any:
+    """Rank 0's ``value`` on every rank."""
+    if not context.enabled:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def all_reduce_sum(context: DistContext, tensor: torch.Tensor) -> torch.Tensor:
+    if context.enabled:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def barrier(context: DistContext) -> None:
+    if context.enabled:
+        dist.barrier()
+
+
+def gather_rows(context: DistContext, rows: torch.Tensor) -> torch.Tensor | None:
+    """Concatenate every rank's ``rows`` (same trailing shape, any count) on rank 0; None elsewhere."""
+    if not context.enabled:
+        return rows
+    count = torch.tensor([rows.shape[0]], device=rows.device)
+    counts = [torch.zeros_like(count) for _ in range(context.world_size)]
+    dist.all_gather(counts, count)
+    largest = int(max(int(c) for c in counts))
+    padded = torch.zeros((largest, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
+    padded[: rows.shape[0]] = rows
+    gathered = [torch.zeros_like(padded) for _ in range(context.world_size)]
+    dist.all_gather(gathered, padded)
+    if not context.is_main:
+        return None
+    return torch.cat([part[: int(n)] for part, n in zip(gathered, counts, strict=True)])
+
+
+def check_same_on_every_rank(context: DistContext, tensor: torch.Tensor, what: str) -> None:
+    """Raise if ``tensor`` differs between ranks (e.g. the selected subset)."""
+    if not context.enabled:
+        return
+    digest = hashlib.sha1(tensor.detach().cpu().numpy().tobytes()).hexdigest()
+    digests = [None] * context.world_size
+    dist.all_gather_object(digests, digest)
+    if len(set(digests)) != 1:
+        raise RuntimeError(
+            f"ranks disagree on {what}: every rank must select the same subset (seeded sampler)"
+        )

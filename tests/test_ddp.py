@@ -1,0 +1,98 @@
+"""Distributed data parallel through torchrun: 2 CPU processes (gloo), 2 epochs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from datacull.distributed import DistContext, check_same_on_every_rank
+
+SETUP = ["trainer.strategy=ddp", "trainer.epochs=2", "trainer.num_threads=1", "trainer.progress=log"]
+
+
+def torchrun(tmp_path: Path, *overrides: str) -> Path:
+    env = {
+        **os.environ,
+        "DATACULL_OUTPUT_DIR": str(tmp_path / "outputs"),
+        "DATACULL_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "datacull",
+        "train",
+        *SETUP,
+        *overrides,
+    ]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run,) = [path for path in (tmp_path / "outputs" / "runs").iterdir()]  # one folder, written by rank 0
+    return run
+
+
+def test_static_method_scores_on_both_ranks_and_trains_each_kept_sample_once_per_epoch(tmp_path):
+    run = torchrun(tmp_path, "importance=aum", "sampler=ccs", "importance.trajectory_length=2")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["world_size"] == 2
+    # per-sample metrics of both ranks reached the scoring trajectory: every sample seen in every epoch
+    for seen in sorted((tmp_path / "cache" / "scoring").glob("*/logits/epoch*.seen.npy")):
+        assert np.load(seen).all(), seen
+    counts = pd.read_csv(run / "samples.csv")["times_selected"]
+    kept = int(pd.read_csv(run / "metrics.csv")["subset_size"].iloc[0])
+    assert set(counts.unique()) == {0, 2} and int((counts == 2).sum()) == kept  # disjoint shards, full cover
+    assert summary["samples_trained"] == 2 * kept
+
+
+def test_dynamic_method_shards_cover_each_epochs_subset_exactly_once(tmp_path):
+    run = torchrun(tmp_path, "importance=rcap", "sampler=rcap")
+    summary = json.loads((run / "summary.json").read_text())
+    counts = pd.read_csv(run / "samples.csv")["times_selected"]
+    assert summary["status"] == "completed" and counts.max() <= 2
+    assert counts.sum() == summary["samples_trained"] == pd.read_csv(run / "metrics.csv")["subset_size"].sum()
+    assert {path.name for path in run.iterdir()} >= {
+        "summary.json",
+        "metrics.csv",
+        "checkpoint.pt",
+        "train.log",
+    }
+
+
+def _compare_subsets(rank: int, store: str, results: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    context = DistContext(rank, 2, rank)
+    check_same_on_every_rank(context, torch.arange(5), "identical subsets")
+    try:
+        check_same_on_every_rank(context, torch.arange(5) + rank, "the subset")
+        outcome = "no error"
+    except RuntimeError as error:
+        outcome = str(error)
+    Path(results, f"{rank}.txt").write_text(outcome)
+    dist.destroy_process_group()
+
+
+def test_ranks_that_select_different_subsets_are_stopped(tmp_path):
+    mp.spawn(_compare_subsets, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert "ranks disagree on the subset" in (tmp_path / f"{rank}.txt").read_text()
+
+
+def test_ddp_without_torchrun_says_how_to_launch(tmp_path):
+    from datacull.distributed import setup
+    from datacull.errors import InputError
+
+    with pytest.raises(InputError, match="torchrun --standalone --nproc_per_node"):
+        setup("ddp", "cpu")
