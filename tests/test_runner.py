@@ -54,16 +54,8 @@ def test_run_folder_is_complete(tmp_path):
     names = {path.name for path in (tmp_path / "run").iterdir()}
     assert {"config.yaml", "metrics.csv", "summary.json", "samples.csv", "checkpoint.pt"} <= names
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
-    assert list(metrics.columns) == [
-        "epoch",
-        "train_loss",
-        "train_acc",
-        "test_acc",
-        "worst_class_acc",
-        "subset_size",
-        "epoch_time_s",
-        "lr",
-    ]
+    contract = "epoch train_loss train_acc test_acc worst_class_acc subset_size epoch_time_s lr".split()
+    assert list(metrics.columns) == contract
     samples = pd.read_csv(tmp_path / "run" / "samples.csv")
     assert list(samples.columns) == ["index", "label", "final_score", "times_selected"]
     assert samples["times_selected"].sum() == summary["samples_trained"]
@@ -168,3 +160,16 @@ def test_metriq_without_a_validation_split_says_how_to_fix_it(tmp_path):
 
     with pytest.raises(InputError, match="dataset.val_fraction"):
         train(fast_config(tmp_path, "sampler=metriq", "dataset.val_fraction=0"), tmp_path / "run")
+
+
+def test_progress_bars_on_request_and_log_lines_otherwise(tmp_path, capsys, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="datacull"):
+        train(fast_config(tmp_path, "trainer.progress=bar"), tmp_path / "bar")
+    assert "epochs: 100%" in capsys.readouterr().err
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="datacull"):
+        train(fast_config(tmp_path, "trainer.progress=log"), tmp_path / "log")
+    assert "epochs:" not in capsys.readouterr().err
+    assert any("epoch 2/2" in record.getMessage() for record in caplog.records)
