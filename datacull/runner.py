@@ -1,13 +1,14 @@
 """``train(cfg)``: one configuration, start to finish, read top to bottom (the runner; the module is not named
 ``train`` so that ``datacull.train`` stays the function).
 
-1. Load the dataset (uint8 tensors), build the importance and the sampler from the registry.
-2. If the sampler ranks by a score that comes from a scoring run (static importances, or any importance
+1. Load the dataset (uint8 tensors) and look up the importance and the sampler in the registry.
+2. Construct the sampler and a probe of the importance first, so that a bad setting fails in seconds.
+3. If the sampler ranks by a score that comes from a scoring run (static importances, or any importance
    under a static sampler), obtain the cached scoring trajectory and compute the scores once.
-3. Train a fresh model epoch by epoch on the sampler's subset: static samplers choose once, dynamic ones
+4. Train a fresh model epoch by epoch on the sampler's subset: static samplers choose once, dynamic ones
    every ``sampler.resample_every`` epochs, from the run's own logged metrics when the importance is online.
-4. After every epoch: evaluate when due, append to ``metrics.csv``, save ``checkpoint.pt``; at the end
-   write ``summary.json`` and the per-sample table. Every file is written atomically.
+   After every epoch: evaluate when due, append to ``metrics.csv``, save ``checkpoint.pt``.
+5. Write ``summary.json`` and the per-sample table. Every file is written atomically.
 """
 
 from __future__ import annotations
