@@ -66,7 +66,9 @@ class Plan:
         self.static_sampler = bool(getattr(sampler_cls, "static_selection", False))
         self.uses_scores = sampler_cls.uses_importance is not False
         importance_params = _params(cfg.importance, RUNNER_IMPORTANCE_KEYS)
-        self.online = self.uses_scores and importance_cls.is_online(**importance_params) and not self.static_sampler
+        self.online = (
+            self.uses_scores and importance_cls.is_online(**importance_params) and not self.static_sampler
+        )
         needs_trajectory = self.uses_scores and bool(importance_cls.requires) and not self.online
         self.needs_class_acc = (
             "class_wise_acc" in _constructor_parameters(sampler_cls)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..importance import DCImportance, ImportanceScores, mean_where_seen
+from ..importance import DCImportance, ImportanceScores
 from ..logger import DCLogger
 from ..registry import register_importance
 
@@ -42,14 +42,9 @@ class AUMImportance(DCImportance):
         self.probability_space = bool(probability_space)
 
     def compute_importance(self) -> ImportanceScores:
-        labels = torch.from_numpy(self.targets)
-        total = torch.zeros(self.num_samples, dtype=torch.float64)
-        count = torch.zeros(self.num_samples, dtype=torch.float64)
-        for epoch in self.trajectory_epochs(
-            self.trajectory_length
-        ):  # a loop over epochs, vectorized over samples
-            logits, seen = self.read_epochs([epoch])
-            margin = margins(torch.nan_to_num(logits[0]), labels, self.probability_space).double()
-            total += torch.where(seen[0], margin, 0.0)
-            count += seen[0]
-        return self.scores(mean_where_seen(total, count))
+        labels = self.labels_tensor
+        return self.scores(
+            self.trajectory_mean(
+                self.trajectory_length, lambda logits: margins(logits, labels, self.probability_space)
+            )
+        )
