@@ -225,3 +225,11 @@ class DCImportance:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
+
+
+class TrajectoryImportance(DCImportance):
+    """Base of the static scores read from the first ``trajectory_length`` epochs of a (scoring) trajectory."""
+
+    def __init__(self, dataset: Any, trajectory_length: int, logger_object: DCLogger):
+        super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=False)
+        self.trajectory_length = int(trajectory_length)

@@ -10,7 +10,42 @@ from __future__ import annotations
 import sys
 import types
 
-from . import aum, ccs, metriq, rcap, rs2, tdds
+from . import (
+    aum,
+    cartography,
+    ccs,
+    el2n,
+    entropy,
+    forgetting,
+    grand,
+    least_confidence,
+    loss,
+    margin,
+    metriq,
+    rcap,
+    rs2,
+    tdds,
+    uniform,
+)
+
+#: Every built-in method module; importing one registers its importances and samplers.
+__all__ = [
+    "aum",
+    "cartography",
+    "ccs",
+    "el2n",
+    "entropy",
+    "forgetting",
+    "grand",
+    "least_confidence",
+    "loss",
+    "margin",
+    "metriq",
+    "rcap",
+    "rs2",
+    "tdds",
+    "uniform",
+]
 
 _ORIGINAL_PATHS = {
     "CCS": (ccs.CCSDataLoader, aum.AUMImportance),
