@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from .data import discover_targets
+from .errors import InputError
 from .logger import DCLogger, load_epoch
 
 
@@ -42,13 +44,21 @@ class ImportanceScores(np.ndarray):
         super().__setstate__(array_state)
 
 
+def fill_unseen(scores: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """``scores`` where ``seen``; samples never seen get the mean score of the others (or 0 if none was
+    seen), a neutral value that neither keeps nor drops them first."""
+    fill = scores[seen].mean() if seen.any() else torch.zeros((), dtype=scores.dtype)
+    return torch.where(seen, scores, fill)
+
+
 def mean_where_seen(total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    """``total / count`` per sample; samples never seen get the mean of the others (or 0 if none was seen),
-    a neutral value that neither keeps nor drops them first."""
-    mean = total / count.clamp_min(1)
-    seen = count > 0
-    fill = mean[seen].mean() if seen.any() else torch.zeros((), dtype=mean.dtype)
-    return torch.where(seen, mean, fill)
+    """``total / count`` per sample; samples never seen are neutral (see :func:`fill_unseen`)."""
+    return fill_unseen(total / count.clamp_min(1), count > 0)
+
+
+def _per_sample(mask: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """A ``(N,)`` mask shaped to broadcast against ``(N, *)`` values."""
+    return mask.reshape(-1, *([1] * (values.dim() - 1)))
 
 
 def score_direction(scores: Any) -> bool | None:
@@ -76,21 +86,27 @@ class DCImportance:
     #: Attributes that ``state_dict`` saves, so an online importance resumes exactly.
     state_attributes: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, dataset: Any, window_size: int, logger_object: DCLogger, flush: bool = False):
+    def __init__(self, dataset: Any, window_size: int, logger_object: DCLogger | None, flush: bool = False):
         if int(window_size) < 1:
             raise ValueError(f"window_size must be >= 1; got {window_size}")
         self.dataset = dataset
         self.num_samples = len(dataset)
         self.window_size = int(window_size)
-        self.logger = logger_object
-        self.trajectory_dir = logger_object.trajectory_dir
-        self.offset = logger_object.save_every_k_epoch
+        self.logger = logger_object  # None only for importances that read nothing (``requires = ()``)
+        self.trajectory_dir = None if logger_object is None else logger_object.trajectory_dir
+        self.offset = 1 if logger_object is None else logger_object.save_every_k_epoch
         self.flush = bool(flush)
         self.sample_importance: ImportanceScores | None = None
+        self.last_epoch_read = -1
 
     @cached_property
     def targets(self) -> np.ndarray:
         return discover_targets(self.dataset)
+
+    @cached_property
+    def labels_tensor(self) -> torch.Tensor:
+        """Class labels as an int64 tensor, for scores that compare predictions with labels."""
+        return torch.from_numpy(np.ascontiguousarray(self.targets, dtype=np.int64))
 
     @classmethod
     def is_online(cls, **params: Any) -> bool:
@@ -140,6 +156,8 @@ class DCImportance:
     def trajectory_epochs(self, trajectory_length: int, logger: DCLogger | None = None) -> list[int]:
         """The logged epochs among the first ``trajectory_length`` (every ``save_every_k_epoch``-th)."""
         logger = logger or self.logger
+        if int(trajectory_length) < 1:
+            raise InputError(f"importance.trajectory_length must be >= 1 epoch; got {trajectory_length}")
         wanted = list(range(0, int(trajectory_length), logger.save_every_k_epoch))
         available = set(logger.saved_epochs())
         missing = [epoch for epoch in wanted if epoch not in available]
@@ -150,9 +168,68 @@ class DCImportance:
             )
         return wanted
 
+    def trajectory_sums(
+        self,
+        trajectory_length: int,
+        per_epoch: Callable[..., torch.Tensor],
+        extra_loggers: Sequence[DCLogger] = (),
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sample, the sum of ``per_epoch(values, *extra_values)`` over the first ``trajectory_length``
+        logged epochs that trained it, and how many those were: ``(total, count)`` in float64.
+
+        ``values`` is one epoch of ``logger_object`` (``(N, *)``, NaN replaced by 0); ``extra_values`` are the
+        same epoch of each of ``extra_loggers``. ``per_epoch`` returns ``(N,)`` or ``(N, k)``. A loop over
+        epochs, vectorized over samples; only one epoch is in memory at a time.
+        """
+        total = torch.zeros((), dtype=torch.float64)
+        count = torch.zeros(self.num_samples, dtype=torch.float64)
+        for epoch in self.trajectory_epochs(trajectory_length):
+            values, seen = self.read_epochs([epoch])
+            extra = [torch.nan_to_num(self.read_epochs([epoch], logger)[0][0]) for logger in extra_loggers]
+            per_sample = per_epoch(torch.nan_to_num(values[0]), *extra).double()
+            total = total + torch.where(_per_sample(seen[0], per_sample), per_sample, 0.0)
+            count += seen[0]
+        return total, count
+
+    def trajectory_mean(
+        self,
+        trajectory_length: int,
+        per_epoch: Callable[..., torch.Tensor],
+        extra_loggers: Sequence[DCLogger] = (),
+    ) -> torch.Tensor:
+        """The mean of ``per_epoch`` over the epochs that trained each sample (see :meth:`trajectory_sums`);
+        samples never trained are neutral (:func:`fill_unseen`)."""
+        return mean_where_seen(*self.trajectory_sums(trajectory_length, per_epoch, extra_loggers))
+
+    def latest_values(self, epochs: Sequence[int], latest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``latest`` overwritten, epoch by epoch in order, with each sample's value wherever that epoch
+        trained it; returns it with the mask of samples trained in any of ``epochs``."""
+        ever_seen = torch.zeros(self.num_samples, dtype=torch.bool)
+        for epoch in epochs:
+            values, seen = self.read_epochs([epoch])
+            latest = torch.where(_per_sample(seen[0], latest), values[0].to(latest.dtype), latest)
+            ever_seen |= seen[0]
+        return latest, ever_seen
+
+    def update_latest(self, latest: torch.Tensor) -> torch.Tensor:
+        """``latest`` brought up to date with every logged epoch not read yet (online importances call it
+        once per resample; a sample not trained since keeps its value). Remembers the last epoch read."""
+        unread = [epoch for epoch in self.logger.saved_epochs() if epoch > self.last_epoch_read]
+        latest, _ = self.latest_values(unread, latest)
+        self.last_epoch_read = max(unread, default=self.last_epoch_read)
+        return latest
+
     def state_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in ("sample_importance", *self.state_attributes)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
+
+
+class TrajectoryImportance(DCImportance):
+    """Base of the static scores read from the first ``trajectory_length`` epochs of a (scoring) trajectory."""
+
+    def __init__(self, dataset: Any, trajectory_length: int, logger_object: DCLogger):
+        super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=False)
+        self.trajectory_length = int(trajectory_length)

@@ -100,6 +100,18 @@ def apportion(weights: torch.Tensor, total: int, capacity: torch.Tensor) -> torc
     return counts
 
 
+def first_per_class(order: torch.Tensor, labels: torch.Tensor, quotas: torch.Tensor) -> torch.Tensor:
+    """The first ``quotas[c]`` samples of each class ``c`` in ``order`` (a permutation of all sample indices,
+    most wanted first), all classes in one pass."""
+    labels = labels.to(torch.int64)
+    by_class = order[torch.argsort(labels[order], stable=True)]
+    sorted_labels = labels[by_class]
+    counts = torch.bincount(labels, minlength=quotas.numel())
+    starts = torch.cumsum(counts, 0) - counts
+    rank_in_class = torch.arange(labels.numel()) - starts[sorted_labels]
+    return by_class[rank_in_class < quotas[sorted_labels]]
+
+
 def sample_per_class(
     labels: torch.Tensor,
     quotas: torch.Tensor,
@@ -112,18 +124,27 @@ def sample_per_class(
     Gumbel-top-k trick, which has the same distribution as drawing one at a time without replacement with
     those probabilities (what ``numpy.random.choice(replace=False, p=...)`` does).
     """
-    labels = labels.to(torch.int64)
     n = labels.numel()
     keys = -torch.log(-torch.log(torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(1e-300)))
     if log_weights is not None:
         keys = keys + log_weights.to(torch.float64)
-    by_key = torch.argsort(keys, descending=True)
-    by_class = by_key[torch.argsort(labels[by_key], stable=True)]
-    sorted_labels = labels[by_class]
-    counts = torch.bincount(labels, minlength=quotas.numel())
-    starts = torch.cumsum(counts, 0) - counts
-    rank_in_class = torch.arange(n) - starts[sorted_labels]
-    return by_class[rank_in_class < quotas[sorted_labels]]
+    return first_per_class(torch.argsort(keys, descending=True), labels, quotas)
+
+
+def proportional_quotas(labels: torch.Tensor, total: int) -> torch.Tensor:
+    """Per-class counts proportional to the class sizes that sum to ``total`` exactly (stratified subsets)."""
+    sizes = class_counts(labels)
+    return apportion(sizes, total, sizes)
+
+
+def random_subset(
+    labels: torch.Tensor, total: int, generator: torch.Generator, stratified: bool = False
+) -> torch.Tensor:
+    """``total`` distinct samples uniformly at random; ``stratified``: class-proportional quotas, then uniform
+    inside each class."""
+    if stratified:
+        return sample_per_class(labels, proportional_quotas(labels, total), generator)
+    return torch.randperm(labels.numel(), generator=generator)[:total]
 
 
 def top_k(scores: torch.Tensor, k: int, largest: bool, generator: torch.Generator) -> torch.Tensor:

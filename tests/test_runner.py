@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 
 import pandas as pd
 import pytest
-from omegaconf import open_dict
+from omegaconf import DictConfig, open_dict
 
 from datacull.registry import list_importances, list_samplers
 from datacull.runner import train
+from datacull.sampling import kept_count
 
 from .conftest import compose_config
 
@@ -23,9 +26,8 @@ FAST = [
 ]
 
 
-def fast_config(tmp_path, *overrides):
-    cfg = compose_config([*FAST, *overrides], tmp_path)
-    given = {override.split("=", 1)[0] for override in overrides}
+def shorten(cfg: DictConfig, given: frozenset[str] = frozenset()) -> DictConfig:
+    """Three-epoch scoring runs, two-epoch windows, unless the test sets them (``given`` keys)."""
     with open_dict(cfg):
         for key, short in (("trajectory_length", 3), ("scoring_epochs", 3), ("window_size", 2)):
             if key in cfg.importance and f"importance.{key}" not in given:
@@ -33,15 +35,48 @@ def fast_config(tmp_path, *overrides):
     return cfg
 
 
+def fast_config(tmp_path, *overrides):
+    given = frozenset(override.split("=", 1)[0] for override in overrides)
+    return shorten(compose_config([*FAST, *overrides], tmp_path), given)
+
+
+@functools.cache
+def _composed(override: str) -> DictConfig:
+    return compose_config([*FAST, override])
+
+
+def matrix_config(tmp_path, importance: str, sampler: str) -> DictConfig:
+    """``importance=... sampler=...`` composed from each group's option composed once (Hydra's composition
+    costs more than the run itself, and the matrix composes every pair)."""
+    cfg = copy.deepcopy(_composed(f"importance={importance}"))
+    with open_dict(cfg):
+        cfg.sampler = copy.deepcopy(_composed(f"sampler={sampler}").sampler)
+        cfg.sampler.pruning_rate = 0.5
+        cfg.output_dir = str(tmp_path / "outputs")
+        cfg.cache_dir = str(tmp_path / "cache")
+    return shorten(cfg)
+
+
+def test_the_matrix_composes_like_the_command_line(tmp_path):
+    assert matrix_config(tmp_path, "tdds", "infobatch") == fast_config(
+        tmp_path, "importance=tdds", "sampler=infobatch", "sampler.pruning_rate=0.5"
+    )
+
+
 @pytest.mark.parametrize("sampler", list_samplers())
 @pytest.mark.parametrize("importance", list_importances())
+@pytest.mark.filterwarnings("ignore:sampler=full trains on every sample")
 def test_every_importance_runs_with_every_sampler(tmp_path, importance, sampler):
-    cfg = fast_config(tmp_path, f"importance={importance}", f"sampler={sampler}", "sampler.pruning_rate=0.5")
+    cfg = matrix_config(tmp_path, importance, sampler)
     summary = train(cfg, tmp_path / "run")
     assert summary["status"] == "completed"
     assert 0.0 <= summary["test_acc"] <= 1.0 and len(summary["per_class_acc"]) == 10
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert metrics["epoch"].tolist() == [0, 1]
+    trained = summary["num_train_samples"]
+    expected = {"full": trained, "infobatch": None}.get(sampler, kept_count(trained, 0.5))
+    sizes = metrics["subset_size"]
+    assert (sizes == expected).all() if expected is not None else ((1 <= sizes) & (sizes <= trained)).all()
     assert summary["samples_trained"] == metrics["subset_size"].sum()
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert (
@@ -173,3 +208,17 @@ def test_progress_bars_on_request_and_log_lines_otherwise(tmp_path, capsys, capl
         train(fast_config(tmp_path, "trainer.progress=log"), tmp_path / "log")
     assert "epochs:" not in capsys.readouterr().err
     assert any("epoch 2/2" in record.getMessage() for record in caplog.records)
+
+
+def test_infobatch_on_digits_shrinks_the_subset_while_pruning_then_anneals_on_all_data(tmp_path):
+    overrides = ["dataset.subset_per_class=50", "trainer.epochs=8", "model.hidden=32", "model.depth=1"]
+    cfg = compose_config(["sampler=infobatch", "sampler.delta=0.75", *overrides], tmp_path)
+    summary = train(cfg, tmp_path / "run")
+    assert summary["importance"] == "loss"  # the importance InfoBatch is defined on, chosen by the sampler
+    sizes = pd.read_csv(tmp_path / "run" / "metrics.csv")["subset_size"].tolist()
+    everything = summary["num_train_samples"]
+    # epoch 0: all losses start equal, nothing is below the mean; epochs 1-5 prune (6 <= .75 * 8); 6-7 anneal
+    assert sizes[0] == everything
+    assert all(size < everything for size in sizes[1:6]), sizes
+    assert sizes[6:] == [everything, everything]
+    assert summary["samples_trained"] == sum(sizes) and 0 < summary["realized_pruning_rate"] < 0.5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,8 @@ SETTINGS = settings(
 )
 #: Samplers whose algorithm keeps a count other than round((1 - p) N) (documented in their docstrings).
 VARIABLE_COUNT = {"infobatch", "full"}
+#: The full sampler ignores the pruning rates drawn here, and says so.
+pytestmark = pytest.mark.filterwarnings("ignore:sampler=full trains on every sample")
 
 
 @st.composite
@@ -70,9 +74,28 @@ def test_sampler_properties(name, problem, seed):
 def test_dynamic_samplers_choose_again_and_static_ones_do_not(name):
     labels = np.arange(200) % 4
     sampler = make_sampler(name, tensor_dataset(labels), 0.5, seed=0)
-    scores = ImportanceScores(np.random.default_rng(0).dirichlet(np.ones(200)), True)
-    first = sampler.resample(scores).clone()
-    second = sampler.resample(scores)
+    rng = np.random.default_rng(0)
+    first = sampler.resample(ImportanceScores(rng.dirichlet(np.ones(200)), True)).clone()
+    second = sampler.resample(ImportanceScores(rng.dirichlet(np.ones(200)), True))  # the next epoch's scores
     static = get_sampler(name).static_selection
     assert static is not None, f"{name} must declare static_selection"
     assert torch.equal(first, second) == static
+
+
+@pytest.mark.parametrize("name", list_samplers())
+def test_state_dict_resumes_the_selection_exactly(name):
+    labels = np.arange(60) % 3
+    rng = np.random.default_rng(1)
+    scores = [ImportanceScores(rng.dirichlet(np.ones(60)), True) for _ in range(3)]
+    original = make_sampler(name, tensor_dataset(labels), 0.5, seed=4)
+    for epoch in (0, 1):
+        original.set_epoch(epoch)
+        original.resample(scores[epoch])
+    restored = make_sampler(name, tensor_dataset(labels), 0.5, seed=99)  # only the state can make it agree
+    restored.load_state_dict(copy.deepcopy(original.state_dict()))
+    for loader in (original, restored):
+        loader.set_epoch(2)
+    assert torch.equal(original.resample(scores[2]), restored.resample(scores[2]))
+    assert (original.sample_weights is None and restored.sample_weights is None) or torch.equal(
+        original.sample_weights, restored.sample_weights
+    )

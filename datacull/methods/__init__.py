@@ -10,7 +10,54 @@ from __future__ import annotations
 import sys
 import types
 
-from . import aum, ccs, metriq, rcap, rs2, tdds
+from . import (
+    aum,
+    cartography,
+    ccs,
+    el2n,
+    entropy,
+    epsilon_greedy,
+    forgetting,
+    full,
+    grand,
+    infobatch,
+    least_confidence,
+    loss,
+    margin,
+    metriq,
+    random,
+    rcap,
+    rs2,
+    tdds,
+    topk,
+    ucb,
+    uniform,
+)
+
+#: Every built-in method module; importing one registers its importances and samplers.
+__all__ = [
+    "aum",
+    "cartography",
+    "ccs",
+    "el2n",
+    "entropy",
+    "epsilon_greedy",
+    "forgetting",
+    "full",
+    "grand",
+    "infobatch",
+    "least_confidence",
+    "loss",
+    "margin",
+    "metriq",
+    "random",
+    "rcap",
+    "rs2",
+    "tdds",
+    "topk",
+    "ucb",
+    "uniform",
+]
 
 _ORIGINAL_PATHS = {
     "CCS": (ccs.CCSDataLoader, aum.AUMImportance),

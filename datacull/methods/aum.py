@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..importance import DCImportance, ImportanceScores, mean_where_seen
+from ..importance import ImportanceScores, TrajectoryImportance
 from ..logger import DCLogger
 from ..registry import register_importance
 
@@ -18,7 +18,7 @@ def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool)
 
 
 @register_importance("aum")
-class AUMImportance(DCImportance):
+class AUMImportance(TrajectoryImportance):
     """Area under the margin: mean over epochs of (assigned logit - largest other logit); low = hard.
 
     Follows Pleiss et al. (2020), Eq. 1-2: the margin of the logits of each training step (train mode,
@@ -37,19 +37,13 @@ class AUMImportance(DCImportance):
     def __init__(
         self, dataset, trajectory_length: int, logger_object: DCLogger, probability_space: bool = False
     ):
-        super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=False)
-        self.trajectory_length = int(trajectory_length)
+        super().__init__(dataset, trajectory_length, logger_object)
         self.probability_space = bool(probability_space)
 
     def compute_importance(self) -> ImportanceScores:
-        labels = torch.from_numpy(self.targets)
-        total = torch.zeros(self.num_samples, dtype=torch.float64)
-        count = torch.zeros(self.num_samples, dtype=torch.float64)
-        for epoch in self.trajectory_epochs(
-            self.trajectory_length
-        ):  # a loop over epochs, vectorized over samples
-            logits, seen = self.read_epochs([epoch])
-            margin = margins(torch.nan_to_num(logits[0]), labels, self.probability_space).double()
-            total += torch.where(seen[0], margin, 0.0)
-            count += seen[0]
-        return self.scores(mean_where_seen(total, count))
+        labels = self.labels_tensor
+        return self.scores(
+            self.trajectory_mean(
+                self.trajectory_length, lambda logits: margins(logits, labels, self.probability_space)
+            )
+        )

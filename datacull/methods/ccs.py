@@ -8,7 +8,7 @@ import torch
 
 from ..errors import InputError
 from ..registry import register_sampler
-from ..sampling import as_score_tensor, larger_is_harder, sample_per_class, top_k
+from ..sampling import as_score_tensor, sample_per_class
 from .tdds import RankingSampler
 
 
@@ -65,9 +65,7 @@ class CCSDataLoader(RankingSampler):
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         scores = as_score_tensor(sample_importance)
-        hardest_first = top_k(
-            scores, scores.numel(), larger_is_harder(self.descending, sample_importance, False), self.rng
-        )
+        hardest_first = self.hardest_first(sample_importance, default_direction=False)
         pool = hardest_first[math.floor(self.total_num_samples * self.beta + 1e-9) :]
         pool_scores = scores[pool]
         low, high = pool_scores.min(), pool_scores.max()

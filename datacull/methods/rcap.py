@@ -63,15 +63,9 @@ class RCAPImportance(DCImportance):
             else math.log(max(self.num_classes, 2))
         )
         self.sample_losses = torch.full((self.num_samples,), self.clipping_threshold, dtype=torch.float64)
-        self.last_epoch_read = -1
 
     def compute_importance(self) -> ImportanceScores:
-        unread = [epoch for epoch in self.logger.saved_epochs() if epoch > self.last_epoch_read]
-        for epoch in unread:  # usually one epoch per call
-            losses, seen = self.read_epochs([epoch])
-            self.sample_losses = torch.where(seen[0], losses[0].double(), self.sample_losses)
-            self.last_epoch_read = epoch
-        self.sample_losses = self.sample_losses.clamp(0.0, self.clipping_threshold)
+        self.sample_losses = self.update_latest(self.sample_losses).clamp(0.0, self.clipping_threshold)
         return self.scores(classwise_softmax(self.sample_losses / self.beta, self.labels, self.num_classes))
 
 

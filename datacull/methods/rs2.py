@@ -6,7 +6,7 @@ import torch
 
 from ..data import DCDataLoader
 from ..registry import register_sampler
-from ..sampling import apportion, class_counts, sample_per_class
+from ..sampling import random_subset
 
 
 @register_sampler("rs2")
@@ -49,12 +49,7 @@ class RS2DataLoader(DCDataLoader):
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         if self.sampling_with_replacement:
-            if self.stratify:
-                sizes = class_counts(self.labels_tensor)
-                return sample_per_class(
-                    self.labels_tensor, apportion(sizes, self.required_num_samples, sizes), self.rng
-                )
-            return torch.randperm(self.total_num_samples, generator=self.rng)[: self.required_num_samples]
+            return random_subset(self.labels_tensor, self.required_num_samples, self.rng, self.stratify)
         needed = self.required_num_samples
         taken = self.permutation[self.cursor : self.cursor + needed]
         self.cursor += taken.numel()

@@ -87,10 +87,17 @@ class RankingSampler(DCDataLoader):
         self.descending = descending
         super().__init__(dataset, pruning_rate, static=static, **kwargs)
 
-    def keep_hardest(self, sample_importance, default_direction: bool) -> torch.Tensor:
+    def hardest_first(
+        self, sample_importance, default_direction: bool, count: int | None = None
+    ) -> torch.Tensor:
+        """The ``count`` hardest samples (all by default), hardest first: by ``descending`` if set, else by the
+        direction the scores declare, else by ``default_direction`` (True: larger = harder)."""
         scores = as_score_tensor(sample_importance)
         largest = larger_is_harder(self.descending, sample_importance, default_direction)
-        return top_k(scores, self.required_num_samples, largest, self.rng)
+        return top_k(scores, scores.numel() if count is None else count, largest, self.rng)
+
+    def keep_hardest(self, sample_importance, default_direction: bool) -> torch.Tensor:
+        return self.hardest_first(sample_importance, default_direction, self.required_num_samples)
 
 
 @register_sampler("tdds")

@@ -1,0 +1,59 @@
+"""Dataset cartography: confidence or variability of the gold-label probability."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import InputError
+from ..importance import ImportanceScores, TrajectoryImportance, fill_unseen
+from ..logger import DCLogger
+from ..registry import register_importance
+
+METRICS = ("confidence", "variability")
+
+
+@register_importance("cartography")
+class CartographyImportance(TrajectoryImportance):
+    """Mean (confidence; low = hard) or population std (variability; high = ambiguous) of p(gold) across epochs.
+
+    Swayamdipta et al. (EMNLP 2020), as the official ``train_dy_filtering.py``: p_e(gold) is the softmax
+    probability of the label from the training-step logits of epoch e (train mode, augmented, before the
+    update; the official code logs the training forward pass with dropout active). ``confidence`` is its
+    mean over the first ``trajectory_length`` epochs, ``variability`` its standard deviation with ddof=0
+    (``np.std``). The paper's selections are "hard-to-learn" (lowest confidence) and "ambiguous" (highest
+    variability): confidence declares higher = easier, variability higher = harder, so every sampler keeps
+    those ends by default ("easy-to-learn" is ``sampler.easiest=true`` with confidence).
+
+    Differences: the official ``--include_ci`` variability variant and its other metrics (correctness,
+    forgetfulness, threshold closeness) are not offered; it writes one sample more than the fraction asks,
+    the samplers here keep the exact count. Epochs that did not train a sample are left out of its statistics;
+    a sample never trained is neutral (the mean score).
+    """
+
+    paper = "Swayamdipta et al., Dataset Cartography: Mapping and Diagnosing Datasets with Training Dynamics, EMNLP 2020"
+    higher_is_harder = False  # for the default metric, confidence; variability sets True on the instance
+    requires = ("logits",)
+
+    def __init__(self, dataset, trajectory_length: int, logger_object: DCLogger, metric: str = "confidence"):
+        if metric not in METRICS:
+            raise InputError(
+                f"cartography importance.metric must be one of {', '.join(METRICS)}; got {metric!r}"
+            )
+        super().__init__(dataset, trajectory_length, logger_object)
+        self.metric = metric
+        self.higher_is_harder = metric == "variability"
+
+    def compute_importance(self) -> ImportanceScores:
+        labels = self.labels_tensor
+
+        def gold_probability_moments(logits: torch.Tensor) -> torch.Tensor:
+            gold = torch.softmax(logits.double(), dim=-1).gather(-1, labels[:, None]).squeeze(-1)
+            return torch.stack([gold, gold * gold], dim=-1)
+
+        total, count = self.trajectory_sums(self.trajectory_length, gold_probability_moments)
+        moments = total / count.clamp_min(1)[:, None]
+        confidence = moments[:, 0]
+        if self.metric == "confidence":
+            return self.scores(fill_unseen(confidence, count > 0))
+        variability = (moments[:, 1] - confidence**2).clamp_min(0.0).sqrt()
+        return self.scores(fill_unseen(variability, count > 0))

@@ -1,0 +1,38 @@
+"""No pruning."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from ..data import DCDataLoader
+from ..registry import register_sampler
+
+
+@register_sampler("full")
+class FullDataLoader(DCDataLoader):
+    """Keeps every sample every epoch: the full-data reference run every comparison needs.
+
+    ``pruning_rate`` is ignored: the loader keeps all N samples whatever it says, and warns when it is not 0
+    (its ``pruning_rate`` and ``required_num_samples`` then report 0 and N, and the runner's summary shows
+    ``realized_pruning_rate`` 0). It is accepted rather than refused so that a sweep over pruning rates
+    can include ``sampler=full`` as the reference curve without failing jobs.
+    """
+
+    paper = "baseline (full-data training, no pruning)"
+    static_selection = True
+    uses_importance = False
+
+    def __init__(self, dataset, pruning_rate: float = 0.0, **kwargs):
+        super().__init__(dataset, pruning_rate, static=True, **kwargs)
+        if self.pruning_rate != 0.0:
+            warnings.warn(
+                f"sampler=full trains on every sample; pruning_rate={pruning_rate} is ignored",
+                stacklevel=2,
+            )
+            self.pruning_rate = 0.0
+            self.required_num_samples = self.total_num_samples
+
+    def compute_subset(self, sample_importance) -> torch.Tensor:
+        return torch.arange(self.total_num_samples)

@@ -1,0 +1,26 @@
+"""Prediction margin."""
+
+from __future__ import annotations
+
+import torch
+
+from ..registry import register_importance
+from .uncertainty import UncertaintyImportance
+
+
+@register_importance("margin")
+class MarginImportance(UncertaintyImportance):
+    """Top-1 minus top-2 predicted probability; low = uncertain = hard.
+
+    DeepCore's ``Uncertainty(selection_method="Margin")``, as it computes it: the gap between the two
+    largest predicted probabilities, whatever the label (unlike AUM, which uses the label's logit). See
+    :class:`UncertaintyImportance` for which logits are scored. A single-class problem has margin 1.
+    """
+
+    higher_is_harder = False
+
+    def uncertainty(self, probabilities: torch.Tensor) -> torch.Tensor:
+        if probabilities.shape[-1] < 2:
+            return torch.ones(probabilities.shape[0], dtype=probabilities.dtype)
+        top_two = probabilities.topk(2, dim=-1).values
+        return top_two[:, 0] - top_two[:, 1]

@@ -1,0 +1,32 @@
+"""Uniform random subset."""
+
+from __future__ import annotations
+
+import torch
+
+from ..data import DCDataLoader
+from ..registry import register_sampler
+from ..sampling import random_subset
+from .uncertainty import DEEPCORE
+
+
+@register_sampler("random")
+class RandomDataLoader(DCDataLoader):
+    """Static uniform random subset, optionally class-stratified: the baseline every static method must beat.
+
+    Keeps ``required_num_samples`` = round((1 - p) N) samples drawn uniformly without replacement, once.
+    ``stratified=True`` gives each class a share proportional to its size (largest remainders, so the
+    total is exact) and draws uniformly inside each class. DeepCore's ``Uniform`` does the same, with
+    per-class round(fraction N_c) in its balanced mode (whose total can miss by rounding).
+    """
+
+    paper = f"random baseline, as DeepCore's Uniform ({DEEPCORE})"
+    static_selection = True
+    uses_importance = False
+
+    def __init__(self, dataset, pruning_rate: float, stratified: bool = False, **kwargs):
+        super().__init__(dataset, pruning_rate, static=True, **kwargs)
+        self.stratified = bool(stratified)
+
+    def compute_subset(self, sample_importance) -> torch.Tensor:
+        return random_subset(self.labels_tensor, self.required_num_samples, self.rng, self.stratified)
