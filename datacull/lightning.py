@@ -126,7 +126,7 @@ class DataCullCallback(Callback):
         self._restored = False
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        self._prepare(trainer.current_epoch)  # only when the previous epoch did not (e.g. stopped early)
+        self._prepare(trainer.current_epoch)  # a no-op unless the previous epoch's end did not prepare it
         if self.loader is None:
             return
         if trainer.train_dataloader is not self.loader:
@@ -170,10 +170,9 @@ class DataCullCallback(Callback):
         self.epochs_done = trainer.current_epoch + 1
         for logger in self.loggers.values():
             logger.flush()
-        following = trainer.current_epoch + 1
         max_epochs = trainer.max_epochs
-        if max_epochs is None or max_epochs < 0 or following < max_epochs:
-            self._prepare(following)  # before Lightning sets up the next epoch's data
+        if max_epochs is None or max_epochs < 0 or self.epochs_done < max_epochs:
+            self._prepare(self.epochs_done)  # before Lightning sets up the next epoch's data
 
     def state_dict(self) -> dict[str, Any]:
         importance = self.importance if isinstance(self.importance, DCImportance) else None

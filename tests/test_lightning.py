@@ -158,6 +158,18 @@ def test_infobatch_weights_reach_the_loss_and_epochs_follow_the_subset_size(tmp_
     assert torch.cat(module.weights[3]).eq(1.0).all()  # annealing: all data, unweighted
 
 
+def test_a_sampler_without_scores_resamples_every_k_epochs(tmp_path):
+    from datacull.methods.RS2 import RS2DataLoader
+
+    loader = RS2DataLoader(digits_dataset(), pruning_rate=0.5, batch_size=128, seed=0)
+    module = Recorder(loader, per_sample=())
+    trainer(DataCullCallback(loader, resample_every=2)).fit(module)
+    subsets = [set(module.order(epoch).tolist()) for epoch in range(3)]
+    assert subsets[0] == subsets[1] and not torch.equal(module.order(0), module.order(1))  # reshuffled only
+    assert subsets[1] | subsets[2] == set(range(N))  # RS2 walks a permutation: every sample before repeats
+    assert loader.num_resamples == 2
+
+
 def test_a_changing_subset_size_without_reload_is_refused_not_cut_short(tmp_path):
     from datacull.methods.infobatch import InfoBatchDataLoader
     from datacull.methods.loss import LossImportance
