@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import torch
 
 from datacull import DCLogger, registry
@@ -33,3 +34,18 @@ def test_your_own_method_example_registers_and_works(tmp_path):
     finally:
         registry._REGISTRY["sampler"].pop("keep_first", None)
         registry._REGISTRY["importance"].pop("last_loss", None)
+
+
+def test_lightning_example_trains_on_resampled_subsets(tmp_path, monkeypatch):
+    pytest.importorskip("lightning")
+    monkeypatch.chdir(tmp_path)  # the example writes trajectories/, lightning_logs/ and a checkpoint here
+    namespace: dict = {}
+    exec(python_block("DataCullCallback(loader, importance)"), namespace)
+    loader, importance = namespace["loader"], namespace["importance"]
+    assert namespace["trainer"].current_epoch == 3
+    assert loader.num_resamples == 3 and loader.subset_indices.numel() == loader.required_num_samples
+    assert importance.last_epoch_read == 1  # the resample before epoch 2 read the losses of epochs 0 and 1
+    assert importance.logger.saved_epochs() == [2]  # RCAP deletes the epochs it has read
+    (checkpoint,) = (tmp_path / "lightning_logs").rglob("*.ckpt")
+    state = torch.load(checkpoint, weights_only=True)["callbacks"]["DataCullCallback"]
+    assert torch.equal(state["loader"]["subset_indices"], loader.subset_indices)

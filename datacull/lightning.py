@@ -1,0 +1,242 @@
+"""Lightning: a callback that logs per-sample metrics and resamples a ``DCDataLoader`` before every epoch.
+
+The LightningModule stays as it is: its ``train_dataloader()`` returns the ``DCDataLoader`` and its
+``training_step`` returns ``{"loss": loss, "per_sample": {"loss": losses}}`` (per-sample values keyed by
+the metric name the importance reads). Lightning is an optional extra; only this module imports it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import DCDataLoader
+from .errors import InputError
+from .importance import DCImportance, ImportanceScores
+from .logger import DCLogger
+
+try:
+    from lightning.pytorch import Callback
+except ImportError:
+    try:
+        from pytorch_lightning import Callback
+    except ImportError:
+        raise ImportError('datacull.lightning needs Lightning: pip install "datacull[lightning]"') from None
+
+__all__ = ["DataCullCallback", "loss_weights"]
+
+_DEVICE_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def loss_weights(loader: Any, index: torch.Tensor) -> torch.Tensor:
+    """The loss weight of each sample of the batch: ``loader.sample_weights[index]``, or ones when the
+    sampler does not reweight (or ``loader`` is a plain ``DataLoader``, e.g. of a scoring run). Multiply the per-sample losses by it before reducing (InfoBatch needs it).
+
+    The dense weights are copied to ``index``'s device once per resample, so no step syncs with the host.
+    """
+    weights = getattr(loader, "sample_weights", None)
+    if weights is None:
+        return torch.ones(index.shape, device=index.device)
+    cached = _DEVICE_WEIGHTS.get(loader)
+    if cached is None or cached[0] is not weights or cached[1].device != index.device:
+        cached = (weights, weights.to(index.device))
+        _DEVICE_WEIGHTS[loader] = cached
+    return cached[1][index]
+
+
+class DataCullCallback(Callback):
+    """Logs per-sample metrics into ``DCLogger``s and resamples ``loader`` before each training epoch.
+
+    - ``loader``: the ``DCDataLoader`` that the module's ``train_dataloader()`` returns, or None for a run
+      that only logs (e.g. a full-data scoring run for a static importance).
+    - ``importance``: a ``DCImportance`` (an online one, e.g. RCAP, is recomputed before every resample; a
+      static one, e.g. AUM over a finished scoring run, is computed once), precomputed scores (one per
+      sample), or None for samplers that ignore scores (random, RS2).
+    - ``loggers``: ``{metric name: DCLogger}``; a single ``DCLogger`` is named after the importance's metric
+      (``importance.requires[0]``, else ``"loss"``). By default an online importance's own logger. Each
+      ``training_step`` returns ``{"loss": ..., "per_sample": {name: (B, *) values}}``; the sample indices
+      are the batch's last element (``DCDataset``'s), or ``"index"`` in the returned dict.
+    - ``resample_every``: a dynamic sampler chooses a new subset every this many epochs.
+
+    The subset for epoch e is chosen before Lightning sets up epoch e's data: at ``on_fit_start`` for the
+    first epoch, at the end of epoch e - 1 for the others (after the loggers are flushed). The loader's
+    sampler then walks the new subset, so the Trainer needs no reload while the subset size stays the same;
+    samplers whose subset size changes (InfoBatch) need ``reload_dataloaders_every_n_epochs=1``, and the
+    callback says so instead of letting Lightning cut epochs short. Its ``state_dict`` (the loader's subset,
+    weights and generators, an online importance's state) is saved in Lightning checkpoints, so a resumed
+    ``fit(ckpt_path=...)`` trains on the same subsets. One process only: the subset is not sharded across
+    DDP ranks (use ``datacull train trainer.strategy=ddp`` there).
+    """
+
+    def __init__(
+        self,
+        loader: DCDataLoader | None,
+        importance: Any = None,
+        loggers: DCLogger | Mapping[str, DCLogger] | None = None,
+        *,
+        resample_every: int = 1,
+    ):
+        if loader is not None and not isinstance(loader, DCDataLoader):
+            raise InputError(
+                f"DataCullCallback needs a DCDataLoader (or None to only log); got {type(loader).__name__}"
+            )
+        if int(resample_every) < 1:
+            raise InputError(f"DataCullCallback resample_every must be >= 1; got {resample_every}")
+        if loader is not None and loader.uses_importance and importance is None:
+            raise InputError(
+                f"{type(loader).__name__} ranks samples by importance: pass importance= (a DCImportance or scores)"
+            )
+        self.loader = loader
+        self.importance = importance
+        self.online = isinstance(importance, DCImportance) and type(importance).is_online(**vars(importance))
+        self.loggers = self._named_loggers(loggers)
+        if loader is None and not self.loggers:
+            raise InputError("DataCullCallback has nothing to do: give it a DCDataLoader, loggers, or both")
+        self.resample_every = int(resample_every)
+        self.prepared_epoch: int | None = None  # the epoch the loader's current subset was prepared for
+        self.epochs_done = 0  # epochs whose end this callback has seen: where a resumed fit continues
+        self._restored = False
+
+    def _named_loggers(self, loggers: Any) -> dict[str, DCLogger]:
+        importance = self.importance if isinstance(self.importance, DCImportance) else None
+        if loggers is None:  # a static importance's logger holds its scoring run: never write into it
+            use = importance is not None and self.online and importance.logger is not None
+            loggers = importance.logger if use and importance.requires else {}
+        if isinstance(loggers, DCLogger):
+            loggers = {importance.requires[0] if importance and importance.requires else "loss": loggers}
+        if not isinstance(loggers, Mapping) or not all(isinstance(v, DCLogger) for v in loggers.values()):
+            raise InputError("DataCullCallback loggers= must be a DCLogger or a {metric name: DCLogger} dict")
+        return dict(loggers)
+
+    # ---------------------------------------------------------------------------------------- Lightning hooks
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit" and trainer.world_size > 1:
+            raise InputError(
+                "DataCullCallback runs in one process: the subset is not sharded across ranks; "
+                "use devices=1, or `datacull train trainer.strategy=ddp` for several GPUs"
+            )
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        if not self._restored:  # a restored callback prepared its epoch in load_state_dict
+            self._prepare(trainer.current_epoch)
+        self._restored = False
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._prepare(trainer.current_epoch)  # a no-op unless the previous epoch's end did not prepare it
+        if self.loader is None:
+            return
+        if trainer.train_dataloader is not self.loader:
+            raise InputError(
+                "DataCullCallback: the Trainer trains on another loader; return the callback's DCDataLoader from train_dataloader()"
+            )
+        planned, batches = trainer.num_training_batches, len(self.loader)
+        limit = trainer.limit_train_batches
+        if isinstance(limit, float) and limit == 1.0 and planned != batches:
+            raise InputError(
+                f"DataCullCallback: epoch {trainer.current_epoch}'s subset has {batches} batches but the Trainer "
+                f"planned {planned}; the subset size changes between epochs, so pass "
+                "reload_dataloaders_every_n_epochs=1 to the Trainer"
+            )
+
+    def on_train_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if not self.loggers or outputs is None:  # training_step returned None: Lightning skipped the batch
+            return
+        per_sample = outputs.get("per_sample") if isinstance(outputs, Mapping) else None
+        missing = [
+            name for name in self.loggers if not isinstance(per_sample, Mapping) or name not in per_sample
+        ]
+        if missing:
+            raise InputError(
+                f'DataCullCallback: training_step must return {{"loss": ..., "per_sample": {{"{missing[0]}": (B,) values}}}} '
+                f"to log {', '.join(missing)}"
+            )
+        index = outputs.get("index")
+        if index is None:
+            index = batch[-1] if isinstance(batch, tuple | list) else None
+        if not isinstance(index, torch.Tensor):
+            raise InputError(
+                'DataCullCallback: the batch\'s last element must be the sample indices (wrap the dataset in DCDataset) or training_step must return "index"'
+            )
+        for name, logger in self.loggers.items():
+            logger.log_metric(trainer.current_epoch, index, per_sample[name])
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self.epochs_done = trainer.current_epoch + 1
+        for logger in self.loggers.values():
+            logger.flush()
+        max_epochs = trainer.max_epochs
+        if max_epochs is None or max_epochs < 0 or self.epochs_done < max_epochs:
+            self._prepare(self.epochs_done)  # before Lightning sets up the next epoch's data
+
+    def state_dict(self) -> dict[str, Any]:
+        importance = self.importance if isinstance(self.importance, DCImportance) else None
+        return {
+            "prepared_epoch": self.prepared_epoch,
+            "epochs_done": self.epochs_done,
+            "loader": None if self.loader is None else _encode(self.loader.state_dict()),
+            "importance": None if importance is None else _encode(importance.state_dict()),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the subset, generators and importance, and prepare the epoch the fit continues with:
+        Lightning restores its own epoch counter only after ``on_fit_start``, and sets up the data right
+        after it, so this is the last moment to choose that epoch's subset."""
+        self.prepared_epoch = state_dict["prepared_epoch"]
+        self.epochs_done = state_dict["epochs_done"]
+        if self.loader is not None and state_dict["loader"] is not None:
+            self.loader.load_state_dict(_decode(state_dict["loader"]))
+        if isinstance(self.importance, DCImportance) and state_dict["importance"] is not None:
+            self.importance.load_state_dict(_decode(state_dict["importance"]))
+        self._prepare(self.epochs_done)
+        self._restored = True
+
+    # ------------------------------------------------------------------------------------------- internals
+    def _prepare(self, epoch: int) -> None:
+        """Choose the subset for ``epoch`` if it is due: always the first time, then for dynamic samplers
+        every ``resample_every`` epochs; static ones keep theirs (the loader reshuffles it every pass)."""
+        loader = self.loader
+        if loader is None or self.prepared_epoch == epoch:
+            return
+        self.prepared_epoch = epoch
+        if loader.subset_indices is not None and (loader.static or epoch % self.resample_every):
+            return
+        loader.set_epoch(epoch)
+        loader.resample(self._scores())
+
+    def _scores(self) -> Any:
+        importance = self.importance
+        if self.loader.uses_importance is False:
+            return None
+        if not isinstance(importance, DCImportance):
+            return importance  # precomputed scores, or None
+        if self.online or importance.sample_importance is None:
+            return importance.compute_importance()
+        return importance.sample_importance  # a static importance is computed once
+
+
+def _encode(state: dict[str, Any]) -> dict[str, Any]:
+    """Numpy values as tensors, so Lightning checkpoints load with ``torch.load(weights_only=True)``."""
+    encoded = {}
+    for key, value in state.items():
+        if isinstance(value, ImportanceScores):
+            value = ("__scores__", torch.from_numpy(np.array(value)), value.higher_is_harder)
+        elif isinstance(value, np.ndarray):
+            value = ("__numpy__", torch.from_numpy(np.array(value)), None)
+        encoded[key] = value
+    return encoded
+
+
+def _decode(state: dict[str, Any]) -> dict[str, Any]:
+    decoded = {}
+    for key, value in state.items():
+        if isinstance(value, tuple) and len(value) == 3 and value[0] in ("__scores__", "__numpy__"):
+            array = value[1].numpy()
+            value = ImportanceScores(array, value[2]) if value[0] == "__scores__" else array
+        decoded[key] = value
+    return decoded

@@ -1,0 +1,235 @@
+"""DataCullCallback with a real Lightning Trainer on CPU: dynamic, static and reweighting samplers, resumption."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader, TensorDataset
+
+from datacull import DCDataset, DCLogger
+from datacull.errors import InputError
+
+L = pytest.importorskip("lightning")
+
+from datacull.lightning import DataCullCallback, loss_weights  # noqa: E402
+
+N = 1797  # sklearn digits
+
+
+def digits_dataset() -> DCDataset:
+    bunch = load_digits()
+    return DCDataset(
+        TensorDataset(torch.tensor(bunch.data, dtype=torch.float32) / 16, torch.tensor(bunch.target))
+    )
+
+
+class Recorder(L.LightningModule):
+    """A linear classifier that records which samples each epoch trained, in order, and their loss weights."""
+
+    def __init__(self, loader, per_sample=("loss",)):
+        super().__init__()
+        self.net = torch.nn.Linear(64, 10)
+        self.loader = loader
+        self.per_sample = per_sample
+        self.trained: dict[int, list[torch.Tensor]] = {}
+        self.weights: dict[int, list[torch.Tensor]] = {}
+        self.subset_sizes: dict[int, int] = {}
+
+    def on_train_epoch_start(self):
+        if getattr(self.loader, "subset_indices", None) is not None:
+            self.subset_sizes[self.current_epoch] = self.loader.subset_indices.numel()
+
+    def training_step(self, batch, batch_idx):
+        x, y, index = batch
+        logits = self.net(x)
+        losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        weights = loss_weights(self.loader, index)
+        self.trained.setdefault(self.current_epoch, []).append(index)
+        self.weights.setdefault(self.current_epoch, []).append(weights)
+        values = {"loss": losses, "logits": logits}
+        return {"loss": (losses * weights).mean(), "per_sample": {k: values[k] for k in self.per_sample}}
+
+    def train_dataloader(self):
+        return self.loader
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+    def order(self, epoch: int) -> torch.Tensor:
+        return torch.cat(self.trained[epoch])
+
+
+def trainer(callback, epochs: int = 3, **kwargs):
+    return L.Trainer(
+        accelerator="cpu",
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback],
+        **kwargs,
+    )
+
+
+def rcap_setup(trajectory_dir, flush=False):
+    from datacull.methods.RCAP import RCAPDataLoader, RCAPImportance
+
+    dataset = digits_dataset()
+    logger = DCLogger(trajectory_dir, num_samples=N)
+    importance = RCAPImportance(dataset, logger_object=logger, beta=0.25, flush=flush)
+    loader = RCAPDataLoader(dataset, pruning_rate=0.7, batch_size=128, seed=0)
+    return loader, importance, logger
+
+
+def test_dynamic_rcap_resamples_every_epoch_and_logs_what_was_trained(tmp_path):
+    torch.manual_seed(0)
+    loader, importance, logger = rcap_setup(tmp_path / "loss")
+    module = Recorder(loader)
+    trainer(DataCullCallback(loader, importance)).fit(module)
+
+    kept = round(0.3 * N)
+    subsets = []
+    for epoch in range(3):
+        order = module.order(epoch)
+        assert order.numel() == kept and order.unique().numel() == kept  # the subset, each sample once
+        values, seen = logger.load_epoch(epoch, N)
+        trained = np.zeros(N, dtype=bool)
+        trained[order.numpy()] = True
+        assert np.array_equal(seen, trained)
+        assert np.isfinite(values[seen]).all() and np.isnan(values[~seen]).all()
+        subsets.append(set(order.tolist()))
+    assert subsets[0] != subsets[1] != subsets[2]  # dynamic: a new subset every epoch
+    # the importance closed the loop: the resample before epoch 2 read the losses logged in epochs 0 and 1
+    assert importance.last_epoch_read == 1
+    values, seen = logger.load_epoch(1, N)
+    latest = importance.sample_losses.numpy()
+    assert np.allclose(latest[seen], np.clip(values[seen], 0, importance.clipping_threshold), atol=1e-6)
+
+
+def test_static_scores_from_a_lightning_scoring_run_choose_once_and_reshuffle(tmp_path):
+    from datacull.methods.CCS import AUMImportance, CCSDataLoader
+
+    torch.manual_seed(0)
+    dataset = digits_dataset()
+    logits_logger = DCLogger(tmp_path / "logits", num_samples=N)
+    full = DataLoader(dataset, batch_size=128, shuffle=True)
+    scoring = Recorder(full, per_sample=("logits",))
+    trainer(DataCullCallback(None, loggers={"logits": logits_logger}), epochs=2).fit(scoring)
+    assert logits_logger.saved_epochs() == [0, 1]
+    assert all(logits_logger.load_epoch(epoch, N)[1].all() for epoch in (0, 1))  # the full data, logged
+
+    aum = AUMImportance(dataset, trajectory_length=2, logger_object=logits_logger)
+    loader = CCSDataLoader(dataset, pruning_rate=0.5, beta=0.1, num_strata=50, batch_size=128, seed=0)
+    module = Recorder(loader)
+    trainer(DataCullCallback(loader, aum)).fit(module)
+
+    orders = [module.order(epoch) for epoch in range(3)]
+    assert all(torch.equal(order.sort().values, loader.subset_indices.sort().values) for order in orders)
+    assert orders[0].numel() == loader.required_num_samples and loader.num_resamples == 1  # chosen once
+    assert not torch.equal(orders[0], orders[1]) and not torch.equal(orders[1], orders[2])  # reshuffled
+    hardest = np.argsort(aum.sample_importance)[: int(0.1 * N)]  # AUM: low margin = hard; CCS drops them
+    assert not set(hardest.tolist()) & set(loader.subset_indices.tolist())
+    assert logits_logger.saved_epochs() == [0, 1]  # training did not write into the scoring trajectory
+
+
+def test_infobatch_weights_reach_the_loss_and_epochs_follow_the_subset_size(tmp_path):
+    from datacull.methods.infobatch import InfoBatchDataLoader
+    from datacull.methods.loss import LossImportance
+
+    torch.manual_seed(0)
+    dataset = digits_dataset()
+    importance = LossImportance(dataset, logger_object=DCLogger(tmp_path / "loss", num_samples=N))
+    loader = InfoBatchDataLoader(dataset, pruning_rate=0.5, num_epochs=4, delta=0.75, batch_size=128, seed=0)
+    module = Recorder(loader)
+    callback = DataCullCallback(loader, importance)
+    trainer(callback, epochs=4, reload_dataloaders_every_n_epochs=1).fit(module)
+
+    sizes = [module.order(epoch).numel() for epoch in range(4)]
+    assert sizes == [module.subset_sizes[epoch] for epoch in range(4)]  # every epoch walked its whole subset
+    assert sizes[0] == sizes[3] == N and sizes[1] < N and sizes[2] < N  # equal scores, pruning, annealing
+    weights = torch.cat(module.weights[1])
+    assert set(weights.unique().tolist()) == {1.0, 2.0}  # kept well-learned samples count 1 / (1 - 0.5)
+    assert torch.cat(module.weights[3]).eq(1.0).all()  # annealing: all data, unweighted
+
+
+def test_a_sampler_without_scores_resamples_every_k_epochs(tmp_path):
+    from datacull.methods.RS2 import RS2DataLoader
+
+    loader = RS2DataLoader(digits_dataset(), pruning_rate=0.5, batch_size=128, seed=0)
+    module = Recorder(loader, per_sample=())
+    trainer(DataCullCallback(loader, resample_every=2)).fit(module)
+    subsets = [set(module.order(epoch).tolist()) for epoch in range(3)]
+    assert subsets[0] == subsets[1] and not torch.equal(module.order(0), module.order(1))  # reshuffled only
+    assert subsets[1] | subsets[2] == set(range(N))  # RS2 walks a permutation: every sample before repeats
+    assert loader.num_resamples == 2
+
+
+def test_a_changing_subset_size_without_reload_is_refused_not_cut_short(tmp_path):
+    from datacull.methods.infobatch import InfoBatchDataLoader
+    from datacull.methods.loss import LossImportance
+
+    dataset = digits_dataset()
+    importance = LossImportance(dataset, logger_object=DCLogger(tmp_path / "loss", num_samples=N))
+    loader = InfoBatchDataLoader(dataset, pruning_rate=0.5, num_epochs=3, batch_size=128, seed=0)
+    with pytest.raises(InputError, match="reload_dataloaders_every_n_epochs=1"):
+        trainer(DataCullCallback(loader, importance)).fit(Recorder(loader))
+
+
+def test_resuming_from_a_lightning_checkpoint_trains_on_the_same_subsets(tmp_path):
+    torch.manual_seed(0)
+    loader, importance, _ = rcap_setup(tmp_path / "straight")
+    straight = Recorder(loader)
+    trainer(DataCullCallback(loader, importance)).fit(straight)
+
+    torch.manual_seed(0)
+    loader, importance, _ = rcap_setup(tmp_path / "interrupted")
+    first = trainer(DataCullCallback(loader, importance), epochs=2)
+    first.fit(Recorder(loader))
+    first.save_checkpoint(tmp_path / "last.ckpt")
+    torch.load(tmp_path / "last.ckpt", weights_only=True)  # the callback's state is plain tensors
+
+    loader, importance, _ = rcap_setup(tmp_path / "interrupted")  # fresh objects, as in a new process
+    resumed = Recorder(loader)
+    trainer(DataCullCallback(loader, importance)).fit(resumed, ckpt_path=tmp_path / "last.ckpt")
+    assert list(resumed.trained) == [2]
+    assert torch.equal(resumed.order(2), straight.order(2))  # same subset, same order
+
+
+def test_a_training_step_without_per_sample_values_gets_a_one_line_error(tmp_path):
+    loader, importance, _ = rcap_setup(tmp_path / "loss")
+    module = Recorder(loader, per_sample=("logits",))  # RCAP reads "loss"
+    with pytest.raises(InputError, match=r'"per_sample": \{"loss"') as error:
+        trainer(DataCullCallback(loader, importance)).fit(module)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_arguments_are_refused_at_construction(tmp_path):
+    from datacull.methods.CCS import CCSDataLoader
+
+    dataset = digits_dataset()
+    with pytest.raises(InputError, match="needs a DCDataLoader"):
+        DataCullCallback(DataLoader(dataset))
+    with pytest.raises(InputError, match="pass importance="):
+        DataCullCallback(CCSDataLoader(dataset, pruning_rate=0.5, beta=0.1))
+    with pytest.raises(InputError, match="nothing to do"):
+        DataCullCallback(None)
+
+
+def test_without_lightning_datacull_imports_and_the_callback_names_the_extra():
+    code = (
+        "import sys\n"
+        "for name in ('lightning', 'lightning.pytorch', 'pytorch_lightning'): sys.modules[name] = None\n"
+        "import datacull, datacull.data, datacull.methods.rcap\n"
+        "try:\n"
+        "    from datacull.lightning import DataCullCallback\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == 'datacull.lightning needs Lightning: pip install "datacull[lightning]"\n'
