@@ -112,7 +112,7 @@ def _check_composes(overrides: list[str]) -> None:
         missing = re.search(r"Could not find 'hydra/launcher/(joblib|submitit_slurm)'", message)
         if missing:
             extra = {"joblib": "joblib", "submitit_slurm": "slurm"}[missing.group(1)]
-            message += f' (that launcher needs `pip install "datacull[{extra}]"`)'
+            message += f' (that launcher needs: pip install "datacull[{extra}]")'
         _fail(message)
 
 

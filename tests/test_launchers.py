@@ -8,13 +8,16 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import hydra
 import pytest
+import typer
 from hydra import compose, initialize_config_dir
+from hydra.errors import MissingConfigException
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from datacull import scoring
-from datacull.cli import _train_help
+from datacull.cli import _check_composes, _train_help
 from datacull.datasets import load_dataset
 from datacull.hydra_app import FAILED_JOBS, SweepReport
 from datacull.paths import config_dir, config_groups
@@ -130,6 +133,22 @@ def test_a_misspelled_launcher_is_one_line(tmp_path):
     result = datacull("train", "-m", "hydra/launcher=joblibb", cwd=tmp_path, check=False)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "Could not find 'hydra/launcher/joblibb'" in result.stderr and "slurm" in result.stderr
+
+
+def test_a_launcher_that_is_not_installed_names_the_extra(monkeypatch, capsys):
+    def missing(*args, **kwargs):
+        raise MissingConfigException(
+            "In 'hydra/config': Could not find 'hydra/launcher/joblib'\n\nAvailable options in 'hydra/launcher':\n"
+            "\tbasic\nConfig search path:\n\tprovider=hydra, path=pkg://hydra.conf"
+        )
+
+    monkeypatch.setattr(hydra, "compose", missing)
+    with pytest.raises(typer.Exit):
+        _check_composes(["-m", "hydra/launcher=joblib"])
+    assert capsys.readouterr().err == (
+        "error: In 'hydra/config': Could not find 'hydra/launcher/joblib' Available options in 'hydra/launcher': "
+        'basic (that launcher needs: pip install "datacull[joblib]")\n'
+    )
 
 
 def test_slurm_launcher_conf_composes_to_the_submitit_launcher():
