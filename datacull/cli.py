@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -43,6 +44,12 @@ trainer.epochs, trainer.batch_size, trainer.device (auto|cpu|cuda), trainer.amp,
 dataset.root, dataset.subset_per_class, dataset.val_fraction, importance.trajectory_length,
 importance.window_size, importance.decay, cache_dir, output_dir.
 Run folders land in outputs/runs/ (sweeps in outputs/sweeps/). `datacull list` describes every option.
+
+\b
+Sweep jobs in parallel or on a cluster (Hydra launchers):
+  datacull train -m hydra/launcher=joblib hydra.launcher.n_jobs=4 sampler.pruning_rate=0.3,0.5,0.7,0.9
+  datacull train -m hydra/launcher=slurm hydra.launcher.partition=gpu sampler.pruning_rate=0.3,0.5,0.7,0.9
+A sweep runs every job; failed ones are named at the end and the exit status is then 1.
 """
 
 
@@ -89,8 +96,8 @@ def _check_composes(overrides: list[str]) -> None:
     first_values = []
     for override in parsed:
         key = override.get_key_element()
-        if key.lstrip("+~").startswith("hydra"):
-            continue
+        if key.lstrip("+~").startswith("hydra") and override.is_sweep_override():
+            continue  # Hydra itself refuses to sweep its own settings
         if override.is_sweep_override():
             if not multirun:
                 _fail(f"{override.input_line} lists several values: add -m to run one job per value")
@@ -99,9 +106,14 @@ def _check_composes(overrides: list[str]) -> None:
             first_values.append(override.input_line)
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            compose(config_name="config", overrides=first_values)
+            compose(config_name="config", overrides=first_values, return_hydra_config=True)
     except Exception as error:  # Hydra reports composition problems in several exception types
-        _fail(_one_line(error))
+        message = _one_line(error)
+        missing = re.search(r"Could not find 'hydra/launcher/(joblib|submitit_slurm)'", message)
+        if missing:
+            extra = {"joblib": "joblib", "submitit_slurm": "slurm"}[missing.group(1)]
+            message += f' (that launcher needs: pip install "datacull[{extra}]")'
+        _fail(message)
 
 
 def _one_line(error: BaseException) -> str:
@@ -111,7 +123,8 @@ def _one_line(error: BaseException) -> str:
         texts.append(str(error))
         error = error.__cause__
     lines = [line.strip() for text in texts for line in text.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(("full_key:", "object_type", "reference_type"))]
+    noise = ("full_key:", "object_type", "reference_type", "Config search path:", "provider=")
+    lines = [line for line in lines if not line.startswith(noise)]
     return " ".join(lines) or "the configuration does not compose"
 
 
@@ -134,7 +147,8 @@ def train(
     _check_composes(overrides)
     from . import hydra_app
 
-    hydra_app.SHOW_TRACEBACK = _show_traceback(debug)
+    if debug:  # read by the jobs, also where a launcher runs them in other processes
+        os.environ["HYDRA_FULL_ERROR"] = "1"
     scratch = None
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun worker: rank 0 alone writes the run folder
         scratch = tempfile.mkdtemp(prefix="datacull-rank")
@@ -150,7 +164,9 @@ def train(
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     if hydra_app.FAILED_JOBS:
-        _fail(f"{len(hydra_app.FAILED_JOBS)} sweep job(s) failed: {', '.join(hydra_app.FAILED_JOBS)}")
+        for job_dir, reason in hydra_app.FAILED_JOBS:
+            typer.echo(f"error: sweep job {job_dir} failed: {reason}", err=True)
+        raise typer.Exit(code=1)
 
 
 @app.command("list")

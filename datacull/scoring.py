@@ -100,7 +100,12 @@ def file_lock(path: Path):
         yield
         return
     with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as error:  # e.g. a cluster filesystem mounted without lock support
+            log.warning("cannot lock %s (%s): concurrent jobs may each compute this entry", path, error)
+            yield
+            return
         try:
             yield
         finally:
@@ -200,7 +205,11 @@ def obtain_scoring_run(
                     "files": files,
                 }
                 atomic_write_json(staging / "meta.json", meta)
-                os.replace(staging, entry)
+                try:
+                    os.replace(staging, entry)
+                except OSError:  # another job wrote it first (without a working lock): keep a valid one
+                    if _read_valid_entry(entry) is None:
+                        raise
         finally:
             if context.is_main and staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
