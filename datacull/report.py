@@ -326,11 +326,11 @@ def _pipe_table(rows: list[dict[str, str]]) -> str:
     headers = list(rows[0])
     widths = [max(len(header), *(len(row[header]) for row in rows)) for header in headers]
     lines = [
-        "| " + " | ".join(header.ljust(width) for header, width in zip(headers, widths)) + " |",
+        "| " + " | ".join(header.ljust(width) for header, width in zip(headers, widths, strict=True)) + " |",
         "|" + "|".join("-" * (width + 2) for width in widths) + "|",
     ]
     for row in rows:
-        lines.append("| " + " | ".join(row[h].ljust(w) for h, w in zip(headers, widths)) + " |")
+        lines.append("| " + " | ".join(row[h].ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     return "\n".join(lines)
 
 
@@ -367,7 +367,7 @@ def plot(table: pd.DataFrame) -> bytes:
         len(contexts), 2, figsize=(12, 4.5 * len(contexts)), squeeze=False, constrained_layout=True
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for (accuracy, saved), ((dataset, model, epochs, context), rows) in zip(axes, contexts):
+    for (accuracy, saved), ((dataset, model, epochs, context), rows) in zip(axes, contexts, strict=True):
         reference = rows[rows["reference"]]
         for _, ref in reference.iterrows():
             accuracy.axhline(ref["test_acc_mean"], color="black", lw=1, label="reference test acc")
