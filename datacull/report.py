@@ -206,9 +206,10 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     done = runs[runs["status"] == "completed"].copy()
     if done.empty:
         return pd.DataFrame(columns=[*TABLE_COLUMNS, "context"])
-    for column in ("pruning_rate", "seed", *FINAL_FIELDS):
+    for column in ("pruning_rate", *FINAL_FIELDS):
         done[column] = pd.to_numeric(done[column])
-    done["epochs"] = pd.to_numeric(done["epochs"]).astype("Int64")
+    for column in ("epochs", "seed"):
+        done[column] = pd.to_numeric(done[column]).astype("Int64")
     context_keys = ["dataset", "model", "epochs", "context"]
     is_full = done["sampler"] == "full"
     has_full = is_full.groupby([done[key] for key in context_keys]).transform("any")
