@@ -378,7 +378,7 @@ def plot(table: pd.DataFrame) -> bytes:
         methods = rows[~rows["reference"]].groupby(["importance", "sampler", "settings"], sort=True)
         for number, ((importance, sampler, settings), method) in enumerate(methods):
             method = method.sort_values("pruning_rate")
-            label = f"{importance}/{sampler}" + (
+            label = (sampler if importance == NO_IMPORTANCE else f"{importance}/{sampler}") + (
                 f" {settings[len(context) :].strip()}" if settings != context else ""
             )
             color = colors[number % len(colors)]
@@ -414,6 +414,7 @@ def plot(table: pd.DataFrame) -> bytes:
         saved.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="= pruning rate")
         saved.set(title="compute saved (scoring run included)", xlabel="pruning rate", ylabel="compute saved")
         for axis in (accuracy, saved):
+            axis.set_xlim(-0.02, max(1.0, rows["pruning_rate"].max() + 0.02))
             axis.grid(alpha=0.3)
             axis.legend(fontsize="small")
     buffer = io.BytesIO()
