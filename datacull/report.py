@@ -22,7 +22,8 @@ from .outputs import atomic_write_bytes, atomic_write_text
 
 #: Runs are averaged together only when all of these (and their differing config settings) are equal.
 GROUP_KEYS = ["dataset", "model", "epochs", "importance", "sampler", "pruning_rate", "settings"]
-#: What a completed summary must hold to be averaged.
+#: What a completed summary must hold to be averaged: what it is, and its results.
+IDENTITY_FIELDS = ["dataset", "model", "epochs", "importance", "sampler", "pruning_rate", "seed"]
 FINAL_FIELDS = [
     "test_acc",
     "best_test_acc",
@@ -109,7 +110,9 @@ def _read_run(path: Path) -> dict[str, Any]:
     record.update({key: summary.get(key) for key in RUN_COLUMNS if key in summary})
     status = record["status"] = summary.get("status")
     if status == "completed":
-        missing = [key for key in FINAL_FIELDS if not isinstance(summary.get(key), int | float)]
+        missing = [key for key in IDENTITY_FIELDS if summary.get(key) is None] + [
+            key for key in FINAL_FIELDS if not isinstance(summary.get(key), int | float)
+        ]
         if missing:
             record.update(status="incomplete", error=f"summary.json lacks {', '.join(missing)}")
     elif status == "running":

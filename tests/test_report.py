@@ -93,7 +93,7 @@ def study(tmp_path):
         error="DivergenceError: training loss became nan in epoch 2",
     )
     write_run(root, "killed", status="running", sampler="random", seed=4, test_acc=None)
-    write_run(root, "truncated", best_test_acc=None, sampler="random", seed=5)
+    write_run(root, "truncated", best_test_acc=None, sampler="random", seed=None)
     (root / "corrupt").mkdir()
     (root / "corrupt" / "summary.json").write_text('{"status": "compl')
     return root
@@ -126,7 +126,7 @@ def test_mean_std_and_seed_paired_delta_by_hand(study):
     }
     text = (study / "report.md").read_text()
     assert "0.7700 ± 0.0755" in text and "-0.0800" in text
-    assert "training loss became nan" in text and "lacks best_test_acc" in text and "datacull resume" in text
+    assert "training loss became nan" in text and "lacks seed, best_test_acc" in text and "datacull resume" in text
     assert (study / "report.png").read_bytes().startswith(PNG_SIGNATURE)
     assert len(notes) == 2
 
