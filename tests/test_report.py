@@ -126,7 +126,11 @@ def test_mean_std_and_seed_paired_delta_by_hand(study):
     }
     text = (study / "report.md").read_text()
     assert "0.7700 ± 0.0755" in text and "-0.0800" in text
-    assert "training loss became nan" in text and "lacks seed, best_test_acc" in text and "datacull resume" in text
+    assert (
+        "training loss became nan" in text
+        and "lacks seed, best_test_acc" in text
+        and "datacull resume" in text
+    )
     assert (study / "report.png").read_bytes().startswith(PNG_SIGNATURE)
     assert len(notes) == 2
 
