@@ -58,3 +58,4 @@ class TensorBoardTracker:
         for name in SCALARS:
             if row.get(name) is not None:
                 self.writer.add_scalar(name, row[name], global_step=row["epoch"])
+        self.writer.flush()  # on disk before the checkpoint: a run killed later loses no checkpointed epoch
