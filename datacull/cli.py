@@ -1,4 +1,4 @@
-"""The ``datacull`` command: ``train`` (Hydra), ``list``, ``resume``.
+"""The ``datacull`` command: ``train`` (Hydra), ``list``, ``resume``, ``report``.
 
 ``datacull train`` hands its arguments to Hydra untouched (overrides, ``-m``, ``--cfg job``, ``--info``...):
 ``@hydra.main`` parses ``sys.argv`` itself, so the command sets ``sys.argv`` to them and calls the
@@ -203,6 +203,50 @@ def resume(
         if _show_traceback(debug):
             raise
         _fail(str(error))
+
+
+@app.command()
+def report(
+    paths: list[Path] = typer.Argument(
+        ..., help="Run folders, sweep folders or any folder above them (e.g. outputs); summary.json files."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Where report.csv/.md/.png go (default: the path itself when it is one folder, else the current folder).",
+    ),
+    output_format: str = typer.Option(
+        "markdown", "--format", help="What to print: markdown (a table) or csv (report.csv, for pipes)."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of errors caused by the input."
+    ),
+) -> None:
+    """Compare runs: mean ± std over seeds per dataset, model, epochs, method and pruning rate, against the full-data
+    reference; failed and unfinished runs are listed apart, never averaged."""
+    from .errors import DatacullError
+    from .report import TABLE_COLUMNS, markdown
+    from .report import report as make_report
+
+    if output_format not in ("markdown", "csv"):
+        _fail(f"--format must be markdown or csv; got {output_format!r}")
+    if out is None:
+        out = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd()
+    try:
+        table, failed, notes = make_report(paths, out)
+    except DatacullError as error:
+        if _show_traceback(debug):
+            raise
+        _fail(str(error))
+    if output_format == "csv":
+        typer.echo(table[TABLE_COLUMNS].to_csv(index=False), nl=False)
+        if len(failed):
+            notes.append(f"{len(failed)} run(s) failed, unfinished or unreadable: see report_failed.csv")
+    else:
+        typer.echo(markdown(table, failed), nl=False)
+    for note in notes:
+        typer.echo(note, err=True)
 
 
 def main() -> None:

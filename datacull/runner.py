@@ -40,6 +40,7 @@ from .outputs import RunFolder
 from .registry import get_importance, get_sampler
 from .sampling import check_pruning_rate
 from .scoring import ScoringRun, obtain_scoring_run
+from .tracking import TensorBoardTracker
 
 log = logging.getLogger("datacull")
 
@@ -211,6 +212,7 @@ def _train(
         build_importance(
             importance_cls, cfg, dataset, {m: DCLogger(Path(probe) / m) for m in importance_cls.requires}
         )
+    tracker = TensorBoardTracker.from_config(cfg, folder.path, enabled=context.is_main)
 
     # 3. scores from a (cached) scoring run, or the online importance ---------------------------------------
     scoring: ScoringRun | None = None
@@ -281,7 +283,10 @@ def _train(
         _restore_rng(checkpoint["rng"])
         log.info("resuming %s at epoch %d", folder.path, start_epoch + 1)
     eval_every = max(1, int(cfg.trainer.get("eval_every", 1) or 1))
-    with ProgressDisplay(cfg, epochs, start_epoch, enabled=context.is_main) as progress:
+    with (
+        ProgressDisplay(cfg, epochs, start_epoch, enabled=context.is_main) as progress,
+        tracker.opened(start_epoch),
+    ):
         for epoch in range(start_epoch, epochs):
             epoch_start = time.perf_counter()
             if sampler.subset_indices is None or (
@@ -320,6 +325,7 @@ def _train(
             row["epoch_time_s"] = time.perf_counter() - epoch_start
             rows.append(row)
             progress.epoch_done(row)
+            tracker.log(row)
             folder.write_metrics(rows)
             folder.save_checkpoint(
                 {

@@ -1,0 +1,226 @@
+"""``datacull report``: aggregation checked by hand on written summaries, then end to end on real runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from datacull.cli import app
+from datacull.errors import InputError
+from datacull.report import collect, failed_runs, report, summarize, write_report
+from datacull.runner import train
+
+from .test_cli import datacull
+from .test_runner import FAST, fast_config
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def write_run(root, name, config=None, **fields):
+    """A run folder holding a completed summary (fields override the defaults) and optionally a config.yaml."""
+    run = root / name
+    run.mkdir(parents=True)
+    summary = {
+        "status": "completed",
+        "dataset": "digits",
+        "model": "mlp",
+        "epochs": 2,
+        "importance": "rcap",
+        "sampler": "rcap",
+        "pruning_rate": 0.5,
+        "seed": 0,
+        "test_acc": 0.5,
+        "best_test_acc": 0.6,
+        "worst_class_acc": 0.1,
+        "compute_saved": 0.5,
+        "realized_pruning_rate": 0.5,
+        "wall_time_s": 1.0,
+        **fields,
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+    if config is not None:
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    return run
+
+
+def row(table, **keys):
+    selected = table
+    for key, value in keys.items():
+        selected = selected[selected[key] == value]
+    assert len(selected) == 1, keys
+    return selected.iloc[0]
+
+
+@pytest.fixture
+def study(tmp_path):
+    """Full reference with seeds 0, 1; random at 0.5 with seeds 0, 1, 2; and one run of each kind left out."""
+    root = tmp_path / "study"
+    for seed, acc, worst in ((0, 0.90, 0.70), (1, 0.80, 0.60)):
+        write_run(
+            root,
+            f"full_s{seed}",
+            sampler="full",
+            pruning_rate=0.0,
+            seed=seed,
+            test_acc=acc,
+            worst_class_acc=worst,
+            compute_saved=0.0,
+        )
+    for seed, acc, saved in ((0, 0.85, 0.50), (1, 0.70, 0.40), (2, 0.76, 0.45)):
+        write_run(
+            root,
+            f"random_s{seed}",
+            sampler="random",
+            seed=seed,
+            test_acc=acc,
+            worst_class_acc=0.5,
+            compute_saved=saved,
+        )
+    write_run(
+        root,
+        "diverged",
+        status="failed",
+        sampler="random",
+        seed=3,
+        test_acc=None,
+        error="DivergenceError: training loss became nan in epoch 2",
+    )
+    write_run(root, "killed", status="running", sampler="random", seed=4, test_acc=None)
+    write_run(root, "truncated", best_test_acc=None, sampler="random", seed=None)
+    (root / "corrupt").mkdir()
+    (root / "corrupt" / "summary.json").write_text('{"status": "compl')
+    return root
+
+
+def test_mean_std_and_seed_paired_delta_by_hand(study):
+    table, failed, notes = report([study], study)
+    assert len(table) == 2  # full and random; the four runs left out are not averaged in
+    random = row(table, sampler="random")
+    assert random["importance"] == "-"  # random ignores the score: whatever importance the config named
+    assert random["runs"] == 3 and random["seeds"] == "0,1,2"
+    assert random["test_acc_mean"] == pytest.approx(0.77)
+    assert random["test_acc_std"] == pytest.approx((0.0114 / 2) ** 0.5)  # deviations .08, -.07, -.01; n - 1
+    # seeds 0 and 1 paired with the reference's own seeds (-0.05, -0.10), seed 2 with its mean 0.85 (-0.09)
+    assert random["delta_test_acc"] == pytest.approx(-0.08) and random["paired_seeds"] == 2
+    assert random["delta_worst_class_acc"] == pytest.approx(((0.5 - 0.7) + (0.5 - 0.6) + (0.5 - 0.65)) / 3)
+    assert random["compute_saved_mean"] == pytest.approx(0.45)
+    full = row(table, sampler="full")
+    assert full["reference"] and full["delta_test_acc"] == pytest.approx(0.0)
+    assert full["test_acc_std"] == pytest.approx(statistics.stdev([0.9, 0.8]))
+
+    written = pd.read_csv(study / "report.csv")
+    assert written.loc[written["sampler"] == "random", "test_acc_mean"].item() == pytest.approx(0.77)
+    left_out = pd.read_csv(study / "report_failed.csv").set_index("run_dir")["status"]
+    assert {name.rsplit("/", 1)[-1]: status for name, status in left_out.items()} == {
+        "corrupt": "unreadable",
+        "diverged": "failed",
+        "killed": "running",
+        "truncated": "incomplete",
+    }
+    text = (study / "report.md").read_text()
+    assert "0.7700 ± 0.0755" in text and "-0.0800" in text
+    assert (
+        "training loss became nan" in text
+        and "lacks seed, best_test_acc" in text
+        and "datacull resume" in text
+    )
+    assert (study / "report.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert len(notes) == 2
+
+
+def test_runs_that_differ_in_a_setting_or_in_epochs_are_not_averaged(tmp_path):
+    base = {"optimizer": {"lr": 0.1}, "sampler": {"beta": 0.1}, "output_dir": "/a", "trainer": {"epochs": 2}}
+    other_lr = {**base, "optimizer": {"lr": 0.01}, "output_dir": "/b"}
+    write_run(tmp_path, "full", config=base, sampler="full", pruning_rate=0.0, test_acc=0.9)
+    write_run(tmp_path, "lr01", config=base, sampler="ccs", test_acc=0.8)
+    write_run(tmp_path, "lr001", config=other_lr, sampler="ccs", test_acc=0.6)
+    write_run(tmp_path, "beta", config={**base, "sampler": {"beta": 0.3}}, sampler="ccs", test_acc=0.7)
+    write_run(tmp_path, "longer", config=base, sampler="ccs", epochs=4, test_acc=0.95)
+    table = summarize(collect([tmp_path]))
+    assert sorted(table["settings"]) == sorted(
+        [
+            "optimizer.lr=0.1",
+            "optimizer.lr=0.1 sampler.beta=0.1",
+            "optimizer.lr=0.1 sampler.beta=0.1",
+            "optimizer.lr=0.1 sampler.beta=0.3",
+            "optimizer.lr=0.01 sampler.beta=0.1",
+        ]
+    )
+    assert row(table, settings="optimizer.lr=0.1 sampler.beta=0.1", epochs=2)[
+        "delta_test_acc"
+    ] == pytest.approx(-0.1)
+    assert row(table, settings="optimizer.lr=0.1 sampler.beta=0.3")["delta_test_acc"] == pytest.approx(-0.2)
+    assert pd.isna(
+        row(table, settings="optimizer.lr=0.01 sampler.beta=0.1")["delta_test_acc"]
+    )  # no reference at that lr
+    assert pd.isna(row(table, epochs=4)["delta_test_acc"])  # nor at 4 epochs
+
+
+def test_without_matplotlib_the_plot_is_skipped_in_one_line(study, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    runs = collect([study])
+    notes = write_report(summarize(runs), failed_runs(runs), tmp_path / "out")
+    assert notes[-1].startswith("report.png skipped: matplotlib is not installed")
+    assert (tmp_path / "out" / "report.csv").exists() and not (tmp_path / "out" / "report.png").exists()
+
+
+def test_csv_to_stdout_and_out_folder(study, tmp_path):
+    result = CliRunner().invoke(
+        app, ["report", str(study), "--format", "csv", "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0
+    printed = pd.read_csv(io.StringIO(result.stdout))
+    assert printed.equals(pd.read_csv(tmp_path / "out" / "report.csv")) and len(printed) == 2
+    assert "4 run(s) failed, unfinished or unreadable: see report_failed.csv" in result.stderr
+    assert not (study / "report.csv").exists()
+    result = CliRunner().invoke(app, ["report", str(study), "--format", "html"])
+    assert result.exit_code == 2 and result.stderr == "error: --format must be markdown or csv; got 'html'\n"
+
+
+def test_nothing_to_report_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="no summary.json found below"):
+        collect([tmp_path])
+    result = datacull("report", str(tmp_path), cwd=tmp_path, check=False)
+    assert (
+        result.returncode == 2 and result.stderr.strip() == f"error: no summary.json found below {tmp_path}"
+    )
+    result = datacull("report", str(tmp_path / "missing"), cwd=tmp_path, check=False)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {tmp_path / 'missing'} does not exist"
+
+
+@pytest.mark.slow
+def test_report_on_real_runs_of_a_sweep_and_a_failed_run(tmp_path):
+    sweep = [
+        "sampler=random,full",
+        "sampler.pruning_rate=0.5",
+        "seed=0,1",
+    ]  # full ignores the rate it is given
+    datacull("train", "-m", *sweep, *FAST, cwd=tmp_path)
+    with pytest.raises(InputError):
+        train(fast_config(tmp_path, "sampler=ccs", "sampler.beta=0.6"), tmp_path / "outputs" / "runs" / "bad")
+
+    result = datacull("report", "outputs", cwd=tmp_path)
+    summaries = [json.loads(path.read_text()) for path in (tmp_path / "outputs").rglob("summary.json")]
+    accuracy = {
+        sampler: {s["seed"]: s["test_acc"] for s in summaries if s["sampler"] == sampler}
+        for sampler in ("random", "full")
+    }
+    table = pd.read_csv(tmp_path / "outputs" / "report.csv").set_index("sampler")
+    assert sorted(table.index) == ["full", "random"] and table.loc["full", "pruning_rate"] == 0
+    for sampler, by_seed in accuracy.items():
+        assert sorted(by_seed) == [0, 1]
+        assert table.loc[sampler, "test_acc_mean"] == pytest.approx(statistics.mean(by_seed.values()))
+        assert table.loc[sampler, "test_acc_std"] == pytest.approx(statistics.stdev(by_seed.values()))
+    delta = statistics.mean(accuracy["random"][seed] - accuracy["full"][seed] for seed in (0, 1))
+    assert table.loc["random", "delta_test_acc"] == pytest.approx(delta)
+    (failed,) = pd.read_csv(tmp_path / "outputs" / "report_failed.csv").itertuples()
+    assert failed.status == "failed" and "CCS needs" in failed.error
+    assert "| random" in result.stdout and "CCS needs" in result.stdout
+    assert (tmp_path / "outputs" / "report.png").read_bytes().startswith(PNG_SIGNATURE)
