@@ -132,6 +132,7 @@ def main() -> None:
     )
     parser.add_argument("--cache-dir", type=Path, default=benchlib.REPO / "outputs" / "bench" / "cache")
     args = parser.parse_args()
+    benchlib.apply_threads(args)
     if not (args.root / "train").is_dir():
         raise SystemExit(f"no CIFAR-10 image folder at {args.root} (expected {args.root}/train/<class>/*)")
     per_class = 20 if args.quick else args.per_class

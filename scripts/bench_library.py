@@ -221,6 +221,7 @@ def main() -> None:
     parser.add_argument("--worker", choices=["original", "datacull"], help="internal: run one side")
     parser.add_argument("--work", type=Path, help="internal: the shared work folder")
     args = parser.parse_args()
+    benchlib.apply_threads(args)
     sizes = QUICK if args.quick else FULL
     repeats = 1 if args.quick else args.repeats
     if args.worker:
@@ -249,7 +250,10 @@ def main() -> None:
                 str(repeats),
             ]
             quiet = {**os.environ, "TQDM_DISABLE": "1"}  # the original's progress bars
-            subprocess.run(command + (["--quick"] if args.quick else []), check=True, env=quiet)
+            options = (["--quick"] if args.quick else []) + (
+                [f"--threads={args.threads}"] if args.threads else []
+            )
+            subprocess.run(command + options, check=True, env=quiet)
             times[side] = json.loads((work / f"{side}_times.json").read_text())
         agrees = agreement(work, inputs, sizes["window"])
 

@@ -13,7 +13,7 @@ its epoch time is compared with the plain loop's full-data epoch. ``--quick`` al
 runner's training step (``Engine.train_epoch``) and the plain loop, given the same batch order, end with
 the same weights.
 
-    python scripts/bench_runner_overhead.py              # N=4,096, batch 128, 5 repeats x 2 timed epochs
+    python scripts/bench_runner_overhead.py              # N=2,048, cnn width 16, batch 128, 5 x 2 timed epochs
     python scripts/bench_runner_overhead.py --quick      # a few seconds; asserts equal weights
 """
 
@@ -39,8 +39,8 @@ from datacull.datasets import ImageData  # noqa: E402
 from datacull.engine import Engine, resolve_device  # noqa: E402
 from datacull.models import build_model  # noqa: E402
 
-FULL = {"samples": 4096, "test": 512, "batch": 128, "epochs": 4, "rates": [0.0, 0.5, 0.9]}
-QUICK = {"samples": 256, "test": 64, "batch": 64, "epochs": 3, "rates": [0.0, 0.5]}
+FULL = {"samples": 2048, "test": 256, "batch": 128, "width": 16, "epochs": 4, "rates": [0.0, 0.5, 0.9]}
+QUICK = {"samples": 128, "test": 32, "batch": 32, "width": 4, "epochs": 3, "rates": [0.0, 0.5]}
 OVERHEAD_GOAL = 0.03
 DATASET = "bench_synthetic"
 SIZES = dict(FULL)
@@ -61,7 +61,7 @@ def synthetic(cfg, cache_dir) -> ImageData:
     return ImageData(train_x, train_y, test_x, test_y, classes=[str(c) for c in range(10)])
 
 
-def config(rate: float, epochs: int, device: str, cache_dir: Path):
+def config(rate: float, epochs: int, device: str, threads: int | None, cache_dir: Path):
     """The runner's config for this benchmark (as ``datacull train`` would compose it, with overrides)."""
     from hydra import compose, initialize_config_dir
 
@@ -69,6 +69,7 @@ def config(rate: float, epochs: int, device: str, cache_dir: Path):
 
     overrides = [
         "model=cnn",
+        f"model.width={SIZES['width']}",
         "importance=uniform",
         "sampler=random",
         f"sampler.pruning_rate={rate}",
@@ -80,6 +81,7 @@ def config(rate: float, epochs: int, device: str, cache_dir: Path):
         f"trainer.device={device}",
         "trainer.progress=log",
         f"cache_dir={cache_dir}",
+        f"trainer.num_threads={threads or 'null'}",
     ]
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -155,6 +157,7 @@ def main() -> None:
     parser = benchlib.parser(__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     args = parser.parse_args()
+    benchlib.apply_threads(args)
     SIZES.update(QUICK if args.quick else FULL)
     repeats = 1 if args.quick else args.repeats
     logging.getLogger("datacull").setLevel(logging.WARNING)
@@ -162,7 +165,9 @@ def main() -> None:
     epochs = SIZES["epochs"]
     with tempfile.TemporaryDirectory(prefix="bench-runner-") as folder:
         work = Path(folder)
-        cfg = {rate: config(rate, epochs, args.device, work / "cache") for rate in SIZES["rates"]}
+        cfg = {
+            rate: config(rate, epochs, args.device, args.threads, work / "cache") for rate in SIZES["rates"]
+        }
         data = synthetic(None, None)
         weight_diff = check_same_training(cfg[0.0], data, device)
         plain, ours = [], {rate: [] for rate in SIZES["rates"]}
