@@ -10,7 +10,7 @@
 Wall time of each, end to end (process start included), and the ratios to A. Every arm must reach the
 same results (the same scores choose the same subset, so each rate's test accuracy is equal).
 
-    python scripts/bench_sweep_cost.py           # CIFAR-10 subset (100 per class), cnn, 4 epochs
+    python scripts/bench_sweep_cost.py           # CIFAR-10 subset (50 per class), cnn, 3 epochs
     python scripts/bench_sweep_cost.py --quick   # digits, 2 rates, 2 epochs, arms A and B; asserts equal results
 """
 
@@ -44,14 +44,15 @@ def workload(quick: bool) -> tuple[list[float], list[str]]:
         [
             "dataset=imagefolder",
             f"dataset.root={CIFAR10}",
-            "dataset.subset_per_class=100",
+            "dataset.subset_per_class=50",
+            "dataset.test_subset_per_class=50",
             "model=cnn",
             "model.width=16",
         ]
         if (CIFAR10 / "train").is_dir()
         else ["dataset=digits"]
     )
-    return [0.3, 0.5, 0.7, 0.9], [*dataset, "trainer.epochs=4", "importance.trajectory_length=4"]
+    return [0.3, 0.5, 0.7, 0.9], [*dataset, "trainer.epochs=3", "importance.trajectory_length=3"]
 
 
 def datacull(arguments: list[str], output_dir: Path, cache_dir: Path, threads: int | None) -> None:
