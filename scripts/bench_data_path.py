@@ -158,7 +158,7 @@ def main() -> None:
         )
     ]
     text = benchlib.table(["pipeline", "images/s: median (min–max)"], rows)
-    text += f"\n\nspeed-up {ratio:.1f}× (goal ≥ {GOAL:.0f}×: {'met' if ratio >= GOAL else 'MISSED'}); "
+    text += f"\n\nspeed-up {ratio:.1f}× (goal ≥ {GOAL:.0f}×: {benchlib.verdict(ratio >= GOAL, args.quick)}); "
     text += f"one-off decode / cache read of {count:,} images: {load_seconds:.2f} s; "
     text += f"same crop and flip, largest pixel difference {difference:.2g}"
     title = f"Data path: CIFAR-10, {count:,} training images, batch {args.batch}, {args.workers} DataLoader workers"

@@ -277,7 +277,7 @@ def main() -> None:
                 f"{benchlib.fmt_seconds(theirs['median_s'])} ({benchlib.fmt_seconds(theirs['min_s'])}–{benchlib.fmt_seconds(theirs['max_s'])})",
                 f"{benchlib.fmt_seconds(ours['median_s'])} ({benchlib.fmt_seconds(ours['min_s'])}–{benchlib.fmt_seconds(ours['max_s'])})",
                 f"{ratio:.0f}×",
-                f"≥ {GOALS[name]:.0f}× {'met' if ratio >= GOALS[name] else 'MISSED'}",
+                f"≥ {GOALS[name]:.0f}× {benchlib.verdict(ratio >= GOALS[name], args.quick)}",
             ]
         )
     text = benchlib.table(

@@ -91,6 +91,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+def verdict(met: bool, quick: bool) -> str:
+    """Whether a goal was met; tiny ``--quick`` sizes say nothing about speed, so they are not judged."""
+    return "not judged (--quick)" if quick else ("met" if met else "MISSED")
+
+
 def fmt_seconds(value: float) -> str:
     return f"{value * 1e3:.2f} ms" if value < 1 else f"{value:.3f} s"
 
