@@ -53,4 +53,7 @@ def test_data_path_augments_like_torchvision(tmp_path):
 
 def test_sweep_cost_arms_reach_the_same_results(tmp_path):
     _, results = quick("bench_sweep_cost.py", tmp_path)
-    assert set(results["seconds"]) == {"multirun", "no_cache", "shared_cache"}
+    assert set(results["seconds"]) == {
+        "multirun",
+        "multirun_no_cache",
+    }  # the script checked cache hits and results
