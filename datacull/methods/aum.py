@@ -10,11 +10,19 @@ from ..registry import register_importance
 
 
 def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool) -> torch.Tensor:
-    """Assigned-class value minus the largest other value, per sample, for logits (or softmax probabilities)."""
-    values = torch.softmax(logits, dim=-1) if probability_space else logits
-    assigned = values.gather(-1, labels[:, None]).squeeze(-1)
-    others = values.scatter(-1, labels[:, None], float("-inf"))
-    return assigned - others.max(dim=-1).values
+    """Assigned-class value minus the largest other value, per sample, for logits (or softmax probabilities).
+
+    In probability space the softmax is never materialized: with m the largest logit,
+    p_y - max_{c != y} p_c = (exp(z_y - m) - exp(z_o - m)) / sum_c exp(z_c - m), where z_o is the largest
+    other logit (softmax is monotone), which saves two passes over the (N, C) values.
+    """
+    assigned = logits.gather(-1, labels[:, None]).squeeze(-1)
+    others = logits.scatter(-1, labels[:, None], float("-inf")).amax(dim=-1)
+    if not probability_space:
+        return assigned - others
+    top = torch.maximum(assigned, others)
+    normalizer = (logits - top[:, None]).exp_().sum(dim=-1)
+    return ((assigned - top).exp_() - (others - top).exp_()) / normalizer
 
 
 @register_importance("aum")

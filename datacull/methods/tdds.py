@@ -16,10 +16,10 @@ def kl_terms(probabilities: torch.Tensor) -> torch.Tensor:
     """Per consecutive epoch pair, sum_c |p_{t+1} (log(p_{t+1} + 1e-8) - log(p_t + 1e-8))|: shape (T - 1, N).
 
     The absolute value is taken per class, before the sum, and the 1e-8 is inside the log, both as in the
-    official ``importance_evaluation.py``.
+    official ``importance_evaluation.py``. Computed in the dtype of ``probabilities``, in place where possible.
     """
-    log_p = torch.log(probabilities + 1e-8)
-    return (probabilities[1:] * (log_p[1:] - log_p[:-1])).abs().sum(dim=-1)
+    log_p = probabilities.add(1e-8).log_()
+    return (log_p[1:] - log_p[:-1]).mul_(probabilities[1:]).abs_().sum(dim=-1)
 
 
 @register_importance("tdds")
@@ -63,16 +63,18 @@ class TDDSImportance(DCImportance):
     def compute_importance(self) -> ImportanceScores:
         epochs = self.trajectory_epochs(self.trajectory_length)
         logits, seen = self.read_epochs(epochs)
-        probabilities = torch.softmax(torch.nan_to_num(logits).double(), dim=-1)
-        terms = kl_terms(probabilities)  # (T-1, N)
+        # the (T, N, C) part in float32 like the logged logits, a softmax in place on the freshly read
+        # array (no copies); the window statistics in float64
+        probabilities = torch.nan_to_num_(logits)
+        probabilities.sub_(probabilities.amax(-1, keepdim=True)).exp_()
+        probabilities /= probabilities.sum(-1, keepdim=True)
+        terms = kl_terms(probabilities).double()  # (T-1, N)
         valid = (seen[1:] & seen[:-1]).double()
         pairs_per_window = max(1, (self.window_size - 1) // self.offset)
-        windows = terms.unfold(0, pairs_per_window, 1)  # (K, N, W-1)
-        window_valid = valid.unfold(0, pairs_per_window, 1)
-        mean = (windows * window_valid).sum(-1, keepdim=True) / window_valid.sum(-1, keepdim=True).clamp_min(
-            1
-        )
-        deviation_norm = (((windows - mean) * window_valid) ** 2).sum(-1).sqrt()  # (K, N)
+        window_valid = valid.unfold(0, pairs_per_window, 1)  # (K, N, W-1), a view
+        mean = (terms * valid).unfold(0, pairs_per_window, 1).sum(-1) / window_valid.sum(-1).clamp_min(1)
+        centered = terms.unfold(0, pairs_per_window, 1) - mean[..., None]  # the one (K, N, W-1) temporary
+        deviation_norm = centered.mul_(window_valid).square_().sum(-1).sqrt_()  # (K, N)
         count = deviation_norm.shape[0]
         weights = self.decay * (1.0 - self.decay) ** torch.arange(count - 1, -1, -1, dtype=torch.float64)
         return self.scores((weights[:, None] * deviation_norm).sum(0))
