@@ -138,15 +138,21 @@ class DCImportance:
         return (values, seen) if return_seen else values
 
     def read_epochs(
-        self, epochs: list[int], logger: DCLogger | None = None
+        self, epochs: list[int], logger: DCLogger | None = None, out: np.ndarray | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stack the given logged epochs into ``(values, seen)`` tensors of shape ``(len(epochs), N, *)``."""
+        """Stack the given logged epochs into ``(values, seen)`` tensors of shape ``(len(epochs), N, *)``.
+
+        The memory-mapped files are copied once, into ``out`` when it is a float32 array of that shape (a loop
+        over epochs reuses one buffer instead of faulting in fresh pages for every epoch)."""
         logger = logger or self.logger
         logger.flush_for_reading()
         loaded = [load_epoch(logger.trajectory_dir, epoch, self.num_samples) for epoch in epochs]
-        values = torch.from_numpy(
-            np.stack([epoch_values for epoch_values, _ in loaded]).astype(np.float32, copy=False)
-        )
+        shape = (len(epochs), *loaded[0][0].shape)
+        if out is None or out.shape != shape or out.dtype != np.float32:
+            out = np.empty(shape, dtype=np.float32)
+        for row, (epoch_values, _) in zip(out, loaded):
+            row[...] = epoch_values
+        values = torch.from_numpy(out)
         seen = torch.from_numpy(np.stack([epoch_seen for _, epoch_seen in loaded]))
         if self.flush:
             for epoch in epochs:
@@ -178,15 +184,18 @@ class DCImportance:
         logged epochs that trained it, and how many those were: ``(total, count)`` in float64.
 
         ``values`` is one epoch of ``logger_object`` (``(N, *)``, NaN replaced by 0); ``extra_values`` are the
-        same epoch of each of ``extra_loggers``. ``per_epoch`` returns ``(N,)`` or ``(N, k)``. A loop over
-        epochs, vectorized over samples; only one epoch is in memory at a time.
+        same epoch of each of ``extra_loggers``. ``per_epoch`` returns ``(N,)`` or ``(N, k)`` and may overwrite
+        ``values`` (a buffer refilled every epoch). A loop over epochs, vectorized over samples; only one epoch
+        is in memory at a time.
         """
         total = torch.zeros((), dtype=torch.float64)
         count = torch.zeros(self.num_samples, dtype=torch.float64)
+        buffer = None
         for epoch in self.trajectory_epochs(trajectory_length):
-            values, seen = self.read_epochs([epoch])
-            extra = [torch.nan_to_num(self.read_epochs([epoch], logger)[0][0]) for logger in extra_loggers]
-            per_sample = per_epoch(torch.nan_to_num(values[0]), *extra).double()
+            values, seen = self.read_epochs([epoch], out=buffer)
+            buffer = values.numpy()
+            extra = [self.read_epochs([epoch], logger)[0][0].nan_to_num_() for logger in extra_loggers]
+            per_sample = per_epoch(values[0].nan_to_num_(), *extra).double()
             total = total + torch.where(_per_sample(seen[0], per_sample), per_sample, 0.0)
             count += seen[0]
         return total, count

@@ -179,8 +179,11 @@ class DCLogger:
         dense[indices] = values
         seen[indices] = True
         values_path, seen_path = epoch_paths(self.trajectory_dir, epoch)
-        atomic_save_npy(values_path, dense.cpu().numpy())
-        atomic_save_npy(seen_path, seen.cpu().numpy())
+        # Atomic but not fsynced: a killed run cannot tear these files, and the rarer OS crash leaves at worst
+        # an empty or short file, which readers refuse (TrajectoryError) and scoring caches catch by checksum.
+        # An fsync per epoch file was a quarter of the logging cost (BENCHMARKS.md).
+        atomic_save_npy(values_path, dense.cpu().numpy(), durable=False)
+        atomic_save_npy(seen_path, seen.cpu().numpy(), durable=False)
         self._written_this_session.add(epoch)
         self.reset()
 

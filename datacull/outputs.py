@@ -26,7 +26,10 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()  # what open() would give; mkstemp alone gives 0o600
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None], durable: bool = True) -> Path:
+    """Write through a temporary file renamed over ``path``. The rename alone makes a killed process leave the
+    old file or the new one; ``durable`` also fsyncs, so an OS crash or power loss cannot leave a renamed but
+    empty file either."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -34,8 +37,9 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -57,8 +61,8 @@ def atomic_write_json(path: str | os.PathLike, payload: Any) -> Path:
     )
 
 
-def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
-    return _atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
+def atomic_save_npy(path: str | os.PathLike, array: np.ndarray, durable: bool = True) -> Path:
+    return _atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False), durable)
 
 
 def atomic_torch_save(path: str | os.PathLike, payload: Any) -> Path:

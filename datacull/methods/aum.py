@@ -12,17 +12,18 @@ from ..registry import register_importance
 def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool) -> torch.Tensor:
     """Assigned-class value minus the largest other value, per sample, for logits (or softmax probabilities).
 
-    In probability space the softmax is never materialized: with m the largest logit,
-    p_y - max_{c != y} p_c = (exp(z_y - m) - exp(z_o - m)) / sum_c exp(z_c - m), where z_o is the largest
-    other logit (softmax is monotone), which saves two passes over the (N, C) values.
+    Overwrites ``logits`` (the caller's per-epoch buffer): the work is done in place, without allocating
+    (N, C) temporaries. In probability space the softmax is never normalized element-wise: with m the
+    largest logit, p_y - max_{c != y} p_c = (exp(z_y - m) - max_{c != y} exp(z_c - m)) / sum_c exp(z_c - m).
     """
     assigned = logits.gather(-1, labels[:, None]).squeeze(-1)
-    others = logits.scatter(-1, labels[:, None], float("-inf")).amax(dim=-1)
     if not probability_space:
-        return assigned - others
-    top = torch.maximum(assigned, others)
-    normalizer = (logits - top[:, None]).exp_().sum(dim=-1)
-    return ((assigned - top).exp_() - (others - top).exp_()) / normalizer
+        return assigned - logits.scatter_(-1, labels[:, None], float("-inf")).amax(dim=-1)
+    top = logits.amax(dim=-1)
+    exps = logits.sub_(top[:, None]).exp_()
+    normalizer = exps.sum(dim=-1)
+    others = exps.scatter_(-1, labels[:, None], 0.0).amax(dim=-1)
+    return ((assigned - top).exp_() - others) / normalizer
 
 
 @register_importance("aum")
