@@ -13,17 +13,18 @@ def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool)
     """Assigned-class value minus the largest other value, per sample, for logits (or softmax probabilities).
 
     Overwrites ``logits`` (the caller's per-epoch buffer): the work is done in place, without allocating
-    (N, C) temporaries. In probability space the softmax is never normalized element-wise: with m the
-    largest logit, p_y - max_{c != y} p_c = (exp(z_y - m) - max_{c != y} exp(z_c - m)) / sum_c exp(z_c - m).
+    (N, C) temporaries, and with one reduction for the largest value. In probability space the softmax is
+    never normalized element-wise: with z_o the largest other logit and m = max(z_y, z_o) the largest logit,
+    p_y - max_{c != y} p_c = (exp(z_y - m) - exp(z_o - m)) / sum_c exp(z_c - m) (softmax is monotone).
     """
     assigned = logits.gather(-1, labels[:, None]).squeeze(-1)
+    others = logits.scatter_(-1, labels[:, None], float("-inf")).amax(dim=-1)
     if not probability_space:
-        return assigned - logits.scatter_(-1, labels[:, None], float("-inf")).amax(dim=-1)
-    top = logits.amax(dim=-1)
-    exps = logits.sub_(top[:, None]).exp_()
-    normalizer = exps.sum(dim=-1)
-    others = exps.scatter_(-1, labels[:, None], 0.0).amax(dim=-1)
-    return ((assigned - top).exp_() - others) / normalizer
+        return assigned - others
+    top = torch.maximum(assigned, others)
+    exp_assigned = (assigned - top).exp_()
+    normalizer = logits.sub_(top[:, None]).exp_().sum(dim=-1) + exp_assigned  # the assigned entry is -inf here
+    return (exp_assigned - (others - top).exp_()) / normalizer
 
 
 @register_importance("aum")
