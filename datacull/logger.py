@@ -142,7 +142,7 @@ class DCLogger:
         if self._epoch is not None and epoch != self._epoch:
             self.flush()
         self._epoch = epoch
-        self._indices.append(sample_idx.detach())
+        self._indices.append(sample_idx.detach().to(metric.device, non_blocking=True))
         self._values.append(metric.detach())
 
     def flush(self) -> None:
@@ -158,7 +158,7 @@ class DCLogger:
             return
         epoch = self._epoch
         device = self._values[0].device
-        indices = torch.cat([index.to(device, non_blocking=True) for index in self._indices]).long()
+        indices = torch.cat(self._indices).long()
         values = torch.cat(self._values).to(self.dtype)
         largest = int(indices.max())  # the one host sync of the epoch
         if indices.min() < 0 or (self.num_samples is not None and largest >= self.num_samples):
@@ -176,8 +176,8 @@ class DCLogger:
             old_rows = previous[1].shape[0]
             dense[:old_rows] = torch.from_numpy(np.array(previous[0])).to(device)
             seen[:old_rows] = torch.from_numpy(previous[1]).to(device)
-        dense[indices] = values
-        seen[indices] = True
+        dense.index_copy_(0, indices, values)
+        seen.index_fill_(0, indices, True)
         values_path, seen_path = epoch_paths(self.trajectory_dir, epoch)
         # Atomic but not fsynced: a killed run cannot tear these files, and the rarer OS crash leaves at worst
         # an empty or short file, which readers refuse (TrajectoryError) and scoring caches catch by checksum.
