@@ -150,7 +150,7 @@ class DCImportance:
         shape = (len(epochs), *loaded[0][0].shape)
         if out is None or out.shape != shape or out.dtype != np.float32:
             out = np.empty(shape, dtype=np.float32)
-        for row, (epoch_values, _) in zip(out, loaded):
+        for row, (epoch_values, _) in zip(out, loaded, strict=True):
             row[...] = epoch_values
         values = torch.from_numpy(out)
         seen = torch.from_numpy(np.stack([epoch_seen for _, epoch_seen in loaded]))
