@@ -23,7 +23,9 @@ def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool)
         return assigned - others
     top = torch.maximum(assigned, others)
     exp_assigned = (assigned - top).exp_()
-    normalizer = logits.sub_(top[:, None]).exp_().sum(dim=-1) + exp_assigned  # the assigned entry is -inf here
+    normalizer = (
+        logits.sub_(top[:, None]).exp_().sum(dim=-1) + exp_assigned
+    )  # the assigned entry is -inf here
     return (exp_assigned - (others - top).exp_()) / normalizer
 
 
