@@ -25,6 +25,7 @@ def quick(script: str, tmp_path: Path, *extra: str) -> tuple[subprocess.Complete
     return result, json.loads(result_file.read_text())
 
 
+@pytest.mark.slow
 def test_library_against_the_original(tmp_path):
     _, results = quick("bench_library.py", tmp_path)
     agreement = results["agreement"]
@@ -51,6 +52,7 @@ def test_data_path_augments_like_torchvision(tmp_path):
     assert results["images"] == 200 and all(results["images_per_s"].values())
 
 
+@pytest.mark.slow
 def test_sweep_cost_arms_reach_the_same_results(tmp_path):
     _, results = quick("bench_sweep_cost.py", tmp_path)
     assert set(results["seconds"]) == {

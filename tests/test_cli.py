@@ -54,6 +54,7 @@ def run_dirs(root: Path) -> list[Path]:
     return sorted(path.parent for path in root.rglob("summary.json"))
 
 
+@pytest.mark.slow
 def test_default_train_writes_a_complete_run_folder(tmp_path):
     datacull("train", cwd=tmp_path)
     (run,) = run_dirs(tmp_path / "outputs" / "runs")
@@ -146,6 +147,7 @@ def test_cifar_subset_static_method_with_its_scoring_run(tmp_path):
     assert "scoring run: training on all 180 samples for 3 epochs" in (run / "train.log").read_text()
 
 
+@pytest.mark.slow
 @needs_cifar
 def test_multirun_over_pruning_rates_scores_once(tmp_path):
     datacull(
@@ -167,6 +169,7 @@ def test_multirun_over_pruning_rates_scores_once(tmp_path):
     assert "scoring cache hit" in (runs[1] / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_folder_that_is_not_a_run_and_a_completed_run(tmp_path):
     result = datacull("resume", str(tmp_path), cwd=tmp_path, check=False)
     assert result.returncode == 2 and "not a resumable datacull run folder" in result.stderr

@@ -44,6 +44,7 @@ def torchrun(tmp_path: Path, *overrides: str) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_static_method_scores_on_both_ranks_and_trains_each_kept_sample_once_per_epoch(tmp_path):
     run = torchrun(tmp_path, "importance=aum", "sampler=ccs", "importance.trajectory_length=2")
     summary = json.loads((run / "summary.json").read_text())
@@ -57,6 +58,7 @@ def test_static_method_scores_on_both_ranks_and_trains_each_kept_sample_once_per
     assert summary["samples_trained"] == 2 * kept
 
 
+@pytest.mark.slow
 def test_dynamic_method_shards_cover_each_epochs_subset_exactly_once(tmp_path):
     run = torchrun(tmp_path, "importance=rcap", "sampler=rcap")
     summary = json.loads((run / "summary.json").read_text())

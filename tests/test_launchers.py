@@ -39,6 +39,7 @@ def log_time(run: Path, containing: str) -> datetime:
     return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
 
 
+@pytest.mark.slow
 def test_joblib_jobs_run_in_parallel_and_train_the_shared_scoring_run_once(tmp_path):
     datacull(
         "train",
@@ -84,6 +85,7 @@ def test_joblib_jobs_run_in_parallel_and_train_the_shared_scoring_run_once(tmp_p
     ],
     ids=["input-error-joblib", "exception-basic"],
 )
+@pytest.mark.slow
 def test_a_failed_sweep_job_is_named_at_the_end_and_the_others_complete(tmp_path, launcher, sweep, error):
     result = datacull(
         "train",

@@ -53,6 +53,7 @@ def comparable_summary(run_dir: Path) -> dict:
     ],
     ids=["dynamic-rcap", "static-aum-ccs"],
 )
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, overrides):
     (tmp_path / "reference").mkdir()
     reference = tmp_path / "reference" / "run"
