@@ -279,6 +279,7 @@ TABLE_COLUMNS = [
 def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
     """The table as Markdown (also what the command prints), the runs left out below it."""
     rows = []
+    show_settings = table["settings"].astype(bool).any()
     for _, row in table.iterrows():
         cells = {
             "dataset": row["dataset"],
@@ -297,7 +298,7 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
             "compute saved": f"{row['compute_saved_mean']:.3f}",
             "wall time (s)": f"{row['wall_time_s_mean']:.1f}",
         }
-        if not table["settings"].astype(bool).any():
+        if not show_settings:
             del cells["settings"]
         rows.append(cells)
     parts = [_pipe_table(rows) if rows else "No completed runs to average."]
