@@ -148,11 +148,15 @@ class Engine:
         epochs: int,
         seed: int,
         context: DistContext = SINGLE,
+        steps: int | None = None,
     ):
         self.cfg = cfg
         self.device = device
         self.context = context
         self.epochs = int(epochs)
+        # a budget in optimizer steps (the CCS protocol) instead of epochs: the schedule follows steps done
+        self.total_steps = None if steps is None else int(steps)
+        self.global_step = 0
         trainer = cfg.trainer
         self.batch_size = int(trainer.batch_size)
         self.eval_batch_size = int(trainer.get("eval_batch_size", 1024))
@@ -213,6 +217,17 @@ class Engine:
 
     _keep_features = False
 
+    def progress(self, epoch: int, step: int, steps_this_epoch: int) -> float:
+        """The fraction of training done before this step: by steps under a step budget, else by epochs (so
+        a schedule stays right when the number of steps per epoch changes with the subset)."""
+        if self.total_steps is not None:
+            return self.global_step / max(self.total_steps, 1)
+        return (epoch + step / steps_this_epoch) / self.epochs
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.total_steps is not None and self.global_step >= self.total_steps
+
     def _set_lr(self, progress: float) -> float:
         factor = self.schedule(min(progress, 1.0))
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
@@ -244,8 +259,11 @@ class Engine:
         trained = torch.zeros(self.train_y.shape[0], device=self.device, dtype=torch.long)
         self._keep_features = "feature_norm" in loggers
         lr = self.base_lrs[0]
-        for step, global_batch in enumerate(torch.tensor_split(order, num_steps)):
-            lr = self._set_lr((epoch + step / num_steps) / self.epochs)
+        batches = torch.tensor_split(order, num_steps)
+        if self.total_steps is not None:  # a step budget ends inside an epoch
+            batches = batches[: max(0, self.total_steps - self.global_step)]
+        for step, global_batch in enumerate(batches):
+            lr = self._set_lr(self.progress(epoch, step, num_steps))
             draws = self.augment.draw(global_batch.numel())
             start = sum(part.numel() for part in global_batch.tensor_split(world)[:rank])
             batch = global_batch.tensor_split(world)[rank]
@@ -273,6 +291,7 @@ class Engine:
                 loggers["logits"].log_metric(epoch, batch, logits.detach().float())
             if self._keep_features:
                 loggers["feature_norm"].log_metric(epoch, batch, self._features.detach().float().norm(dim=1))
+            self.global_step += 1
             if progress is not None:
                 progress.update(1)
         self._keep_features = False
@@ -285,7 +304,7 @@ class Engine:
                 f"training loss became {mean_loss} in epoch {epoch}; lower optimizer.lr or check the data "
                 "(the last good checkpoint is kept)"
             )
-        return EpochStats(mean_loss, correct / max(samples, 1), int(samples), num_steps, lr, trained.cpu())
+        return EpochStats(mean_loss, correct / max(samples, 1), int(samples), len(batches), lr, trained.cpu())
 
     # ----------------------------------------------------------------------------------------- evaluate
     @torch.no_grad()
@@ -318,6 +337,7 @@ class Engine:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "generator": self.generator.get_state(),
+            "global_step": self.global_step,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -325,3 +345,4 @@ class Engine:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
+        self.global_step = int(state.get("global_step", 0))

@@ -20,27 +20,31 @@ class ImportanceScores(np.ndarray):
     ``higher_is_harder`` is True when a larger score marks a harder / more informative sample (worth
     keeping), False when it marks an easier one, None when the scores carry no order (all equal). Ranking
     samplers read it, so any importance can drive any sampler without the user knowing the convention.
+    ``class_loss`` optionally carries one aggregated loss per class (RCAP's), for class-aware samplers.
     """
 
     higher_is_harder: bool | None
+    class_loss: np.ndarray | None
 
-    def __new__(cls, values: Any, higher_is_harder: bool | None):
+    def __new__(cls, values: Any, higher_is_harder: bool | None, class_loss: Any = None):
         array = np.asarray(
             values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64
         )
         scores = array.view(cls)
         scores.higher_is_harder = higher_is_harder
+        scores.class_loss = None if class_loss is None else np.asarray(class_loss, dtype=np.float64)
         return scores
 
     def __array_finalize__(self, source: Any) -> None:
         self.higher_is_harder = getattr(source, "higher_is_harder", None)
+        self.class_loss = getattr(source, "class_loss", None)
 
     def __reduce__(self):  # keep the direction through pickling (checkpoints, multiprocessing)
         constructor, arguments, state = super().__reduce__()
-        return constructor, arguments, (state, self.higher_is_harder)
+        return constructor, arguments, (state, self.higher_is_harder, self.class_loss)
 
     def __setstate__(self, state):
-        array_state, self.higher_is_harder = state
+        array_state, self.higher_is_harder, self.class_loss = state
         super().__setstate__(array_state)
 
 
@@ -118,9 +122,9 @@ class DCImportance:
         """One score per sample; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} must implement compute_importance()")
 
-    def scores(self, values: Any) -> ImportanceScores:
+    def scores(self, values: Any, class_loss: Any = None) -> ImportanceScores:
         """Wrap ``values`` as this importance's scores (with its direction) and remember them."""
-        self.sample_importance = ImportanceScores(values, self.higher_is_harder)
+        self.sample_importance = ImportanceScores(values, self.higher_is_harder, class_loss)
         return self.sample_importance
 
     def segment_epochs(self, start_epoch: int) -> list[int]:
@@ -159,9 +163,17 @@ class DCImportance:
                 logger.delete_epoch(epoch)
         return values, seen
 
-    def trajectory_epochs(self, trajectory_length: int, logger: DCLogger | None = None) -> list[int]:
-        """The logged epochs among the first ``trajectory_length`` (every ``save_every_k_epoch``-th)."""
+    def trajectory_epochs(self, trajectory_length: int | None, logger: DCLogger | None = None) -> list[int]:
+        """The logged epochs among the first ``trajectory_length`` (every ``save_every_k_epoch``-th); None: every
+        epoch logged so far."""
         logger = logger or self.logger
+        if trajectory_length is None:
+            logged = logger.saved_epochs()
+            if not logged:
+                raise FileNotFoundError(
+                    f"{type(self).__name__} found no logged epoch in {logger.trajectory_dir}"
+                )
+            trajectory_length = logged[-1] + 1
         if int(trajectory_length) < 1:
             raise InputError(f"importance.trajectory_length must be >= 1 epoch; got {trajectory_length}")
         wanted = list(range(0, int(trajectory_length), logger.save_every_k_epoch))
@@ -220,13 +232,14 @@ class DCImportance:
             ever_seen |= seen[0]
         return latest, ever_seen
 
-    def update_latest(self, latest: torch.Tensor) -> torch.Tensor:
+    def update_latest(self, latest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``latest`` brought up to date with every logged epoch not read yet (online importances call it
-        once per resample; a sample not trained since keeps its value). Remembers the last epoch read."""
+        once per resample; a sample not trained since keeps its value), and the mask of samples trained in
+        those epochs. Remembers the last epoch read."""
         unread = [epoch for epoch in self.logger.saved_epochs() if epoch > self.last_epoch_read]
-        latest, _ = self.latest_values(unread, latest)
+        latest, trained = self.latest_values(unread, latest)
         self.last_epoch_read = max(unread, default=self.last_epoch_read)
-        return latest
+        return latest, trained
 
     def state_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in ("sample_importance", *self.state_attributes)}
@@ -237,8 +250,9 @@ class DCImportance:
 
 
 class TrajectoryImportance(DCImportance):
-    """Base of the static scores read from the first ``trajectory_length`` epochs of a (scoring) trajectory."""
+    """Base of the static scores read from the first ``trajectory_length`` epochs of a (scoring) trajectory
+    (None: every logged epoch; the runner passes the scoring run's length)."""
 
-    def __init__(self, dataset: Any, trajectory_length: int, logger_object: DCLogger):
+    def __init__(self, dataset: Any, trajectory_length: int | None, logger_object: DCLogger):
         super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=False)
-        self.trajectory_length = int(trajectory_length)
+        self.trajectory_length = None if trajectory_length is None else int(trajectory_length)

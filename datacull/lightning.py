@@ -225,9 +225,10 @@ def _encode(state: dict[str, Any]) -> dict[str, Any]:
     encoded = {}
     for key, value in state.items():
         if isinstance(value, ImportanceScores):
-            value = ("__scores__", torch.from_numpy(np.array(value)), value.higher_is_harder)
+            class_loss = None if value.class_loss is None else torch.from_numpy(np.array(value.class_loss))
+            value = ("__scores__", torch.from_numpy(np.array(value)), value.higher_is_harder, class_loss)
         elif isinstance(value, np.ndarray):
-            value = ("__numpy__", torch.from_numpy(np.array(value)), None)
+            value = ("__numpy__", torch.from_numpy(np.array(value)), None, None)
         encoded[key] = value
     return encoded
 
@@ -235,8 +236,13 @@ def _encode(state: dict[str, Any]) -> dict[str, Any]:
 def _decode(state: dict[str, Any]) -> dict[str, Any]:
     decoded = {}
     for key, value in state.items():
-        if isinstance(value, tuple) and len(value) == 3 and value[0] in ("__scores__", "__numpy__"):
-            array = value[1].numpy()
-            value = ImportanceScores(array, value[2]) if value[0] == "__scores__" else array
+        if isinstance(value, tuple) and len(value) == 4 and value[0] in ("__scores__", "__numpy__"):
+            kind, array, direction, class_loss = value
+            class_loss = None if class_loss is None else class_loss.numpy()
+            value = (
+                ImportanceScores(array.numpy(), direction, class_loss)
+                if kind == "__scores__"
+                else array.numpy()
+            )
         decoded[key] = value
     return decoded

@@ -98,6 +98,9 @@ METRIC_COLUMNS = [
     "test_acc",
     "worst_class_acc",
     "subset_size",
+    "steps",
+    "train_time_s",
+    "eval_time_s",
     "epoch_time_s",
     "lr",
 ]

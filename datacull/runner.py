@@ -31,6 +31,7 @@ from torch.utils.data import TensorDataset
 
 from .data import DCDataLoader, DCDataset
 from .datasets import ImageData, load_dataset
+from .datasets.common import hold_out_validation, resolve_val_fraction
 from .distributed import SINGLE, DistContext, broadcast_object, check_same_on_every_rank
 from .engine import Engine, resolve_device
 from .errors import InputError
@@ -46,7 +47,9 @@ log = logging.getLogger("datacull")
 
 #: Config keys read by the runner itself rather than passed to the importance / sampler constructor.
 RUNNER_IMPORTANCE_KEYS = {"name", "scoring_epochs"}
-RUNNER_SAMPLER_KEYS = {"name", "resample_every", "scoring_epochs"}
+RUNNER_SAMPLER_KEYS = {"name", "resample_every", "query_epochs"}
+#: MetriQ's query model trains for this share of the run (the official Random+DRoP: 16 of 160 epochs).
+QUERY_FRACTION = 0.1
 
 
 def seed_everything(seed: int) -> None:
@@ -80,20 +83,62 @@ class Plan:
             and cfg.sampler.get("class_wise_acc") is None
         )
         self.scoring = needs_trajectory or self.needs_class_acc
-        # the importance decides how long the scoring model trains; MetriQ alone falls back to its own setting
-        importance_epochs = cfg.importance.get("scoring_epochs") or cfg.importance.get("trajectory_length")
-        sampler_epochs = cfg.sampler.get("scoring_epochs")
-        preferred = importance_epochs if needs_trajectory else sampler_epochs
-        self.scoring_epochs = int(preferred or importance_epochs or sampler_epochs or cfg.trainer.epochs)
+        # The scoring run is the beginning of a run scoring.epochs long: its schedule is built for that length and
+        # it trains the epochs the importance reads (null: all of them); class accuracies need the whole run.
+        self.scoring_schedule_epochs = int(cfg.scoring.epochs)
+        if self.scoring_schedule_epochs < 1:
+            raise InputError(f"scoring.epochs must be >= 1; got {self.scoring_schedule_epochs}")
+        if self.needs_class_acc:  # MetriQ's query model: the first 10% of the run unless told otherwise
+            key, read = "sampler.query_epochs", cfg.sampler.get("query_epochs")
+            read = read or max(1, round(QUERY_FRACTION * self.scoring_schedule_epochs))
+        else:
+            key = (
+                "importance.scoring_epochs"
+                if cfg.importance.get("scoring_epochs")
+                else "importance.trajectory_length"
+            )
+            read = cfg.importance.get("scoring_epochs") or cfg.importance.get("trajectory_length")
+        self.scoring_epochs = int(read or self.scoring_schedule_epochs) if self.scoring else 0
+        if self.scoring_epochs > self.scoring_schedule_epochs:
+            raise InputError(
+                f"{key} ({self.scoring_epochs}) exceeds scoring.epochs ({self.scoring_schedule_epochs}): "
+                "the scoring run reads the first epochs of a run scoring.epochs long"
+            )
+        self.importance_params = _params(cfg.importance, RUNNER_IMPORTANCE_KEYS)
+        if (
+            "trajectory_length" in self.importance_params
+            and self.importance_params["trajectory_length"] is None
+        ):
+            self.importance_params["trajectory_length"] = self.scoring_epochs or self.scoring_schedule_epochs
         self.logged_metrics = tuple(importance_cls.requires) if self.online else ()
         self.resample_every = max(1, int(cfg.sampler.get("resample_every", 1) or 1))
+        self.val_fraction = resolve_val_fraction(cfg.dataset.get("val_fraction"), self.needs_class_acc)
+        if self.val_fraction and not self.needs_class_acc:
+            raise InputError(
+                f"dataset.val_fraction={self.val_fraction} but nothing reads a validation split here (only "
+                "sampler=metriq's query run does); set dataset.val_fraction=auto"
+            )
+        self.steps = None if cfg.trainer.get("steps") is None else int(cfg.trainer.steps)
+        if self.steps is not None:
+            if self.steps < 1:
+                raise InputError(
+                    f"trainer.steps must be >= 1 (or null for an epoch budget); got {self.steps}"
+                )
+            if "num_epochs" in _constructor_parameters(sampler_cls):
+                raise InputError(
+                    f"sampler={cfg.sampler.name} schedules itself over trainer.epochs; it cannot run with a step "
+                    "budget (drop trainer.steps)"
+                )
 
 
 def build_importance(
-    importance_cls: type[DCImportance], cfg: DictConfig, dataset: DCDataset, loggers: dict[str, DCLogger]
+    importance_cls: type[DCImportance],
+    params: dict[str, Any],
+    dataset: DCDataset,
+    loggers: dict[str, DCLogger],
 ) -> DCImportance:
-    """Construct the importance with its config and the loggers of the metrics it ``requires``."""
-    params = _params(cfg.importance, RUNNER_IMPORTANCE_KEYS)
+    """Construct the importance with its parameters and the loggers of the metrics it ``requires``."""
+    params = dict(params)
     required = tuple(importance_cls.requires)
     if required:
         params["logger_object"] = loggers[required[0]]
@@ -139,6 +184,7 @@ def train(
         "dataset": cfg.dataset.name,
         "model": cfg.model.name,
         "epochs": int(cfg.trainer.epochs),
+        "steps": None if cfg.trainer.get("steps") is None else int(cfg.trainer.steps),
         "seed": int(cfg.seed),
         "run_dir": str(folder.path),
         "world_size": context.world_size,
@@ -185,12 +231,24 @@ def _train(
         raise InputError(f"trainer.epochs must be >= 1; got {epochs}")
 
     # 1. data, importance and sampler classes -----------------------------------------------------------------
-    data: ImageData = load_dataset(cfg.dataset, cache_dir)
-    num_samples = int(data.train_y.shape[0])
-    dataset = DCDataset(TensorDataset(data.train_x, data.train_y))
     importance_cls = get_importance(cfg.importance.name)
     sampler_cls = get_sampler(cfg.sampler.name)
     plan = Plan(cfg, importance_cls, sampler_cls)
+    data: ImageData = load_dataset(cfg.dataset, cache_dir)
+    num_samples = int(data.train_y.shape[0])
+    dataset = DCDataset(TensorDataset(data.train_x, data.train_y))
+    scoring_data = data
+    if plan.val_fraction:
+        scoring_data = hold_out_validation(data, plan.val_fraction, int(cfg.dataset.get("split_seed", 0)))
+        log.info(
+            "validation split: %d samples (%g of each class, dataset.val_fraction=%s) held out of the query run "
+            "that measures sampler=%s's class accuracies; training draws from all %d samples",
+            scoring_data.val_y.numel(),
+            plan.val_fraction,
+            cfg.dataset.get("val_fraction"),
+            cfg.sampler.name,
+            num_samples,
+        )
     log.info(
         "%s: %d train / %d val / %d test samples, %d classes; importance=%s sampler=%s pruning_rate=%s on %s",
         cfg.dataset.name,
@@ -210,7 +268,10 @@ def _train(
     )
     with tempfile.TemporaryDirectory() as probe:
         build_importance(
-            importance_cls, cfg, dataset, {m: DCLogger(Path(probe) / m) for m in importance_cls.requires}
+            importance_cls,
+            plan.importance_params,
+            dataset,
+            {m: DCLogger(Path(probe) / m) for m in importance_cls.requires},
         )
     tracker = TensorBoardTracker.from_config(cfg, folder.path, enabled=context.is_main)
 
@@ -232,23 +293,33 @@ def _train(
             "scoring_wall_time_s": 0.0,
             "scoring_cache_hit": False,
             "scoring_epochs": 0,
+            "scoring_schedule_epochs": 0,
         }
         if plan.scoring:
-            scoring = obtain_scoring_run(cfg, data, device, plan.scoring_epochs, cache_dir, context)
+            scoring = obtain_scoring_run(
+                cfg,
+                scoring_data,
+                device,
+                plan.scoring_epochs,
+                plan.scoring_schedule_epochs,
+                cache_dir,
+                context,
+            )
             scoring_info = {
-                "scoring_samples": 0 if scoring.cache_hit else scoring.cost_samples,
+                "scoring_samples": scoring.trained_samples,
                 "scoring_cost_samples": scoring.cost_samples,
-                "scoring_wall_time_s": 0.0 if scoring.cache_hit else scoring.wall_time_s,
+                "scoring_wall_time_s": scoring.wall_time_s,
                 "scoring_cache_hit": scoring.cache_hit,
                 "scoring_epochs": scoring.epochs,
+                "scoring_schedule_epochs": scoring.schedule_epochs,
             }
             if plan.needs_class_acc:
-                if scoring.val_class_acc is None:
+                class_wise_acc = scoring.best_validation_class_accuracy()
+                if class_wise_acc is None:
                     raise InputError(
-                        f"sampler={cfg.sampler.name} needs per-class validation accuracy: set dataset.val_fraction > 0 "
-                        "or give sampler.class_wise_acc"
+                        f"sampler={cfg.sampler.name} needs per-class validation accuracy: set dataset.val_fraction "
+                        "to auto or > 0, or give sampler.class_wise_acc"
                     )
-                class_wise_acc = scoring.val_class_acc
     if plan.needs_class_acc:
         sampler.set_class_wise_acc(class_wise_acc)
         summary["class_wise_acc"] = [float(value) for value in class_wise_acc]
@@ -257,7 +328,7 @@ def _train(
             metric: DCLogger(folder.path / "trajectory" / metric, num_samples=num_samples, distributed=True)
             for metric in plan.logged_metrics
         }
-        importance = build_importance(importance_cls, cfg, dataset, loggers)
+        importance = build_importance(importance_cls, plan.importance_params, dataset, loggers)
         if checkpoint is not None:
             importance.load_state_dict(checkpoint["importance"])
         else:
@@ -266,12 +337,12 @@ def _train(
         loggers = {}
         if plan.uses_scores and checkpoint is None:
             source = {metric: scoring.logger(metric) for metric in importance_cls.requires} if scoring else {}
-            importance = build_importance(importance_cls, cfg, dataset, source)
+            importance = build_importance(importance_cls, plan.importance_params, dataset, source)
             importance.flush = False  # never delete cached trajectories
             scores = _on_main(context, importance.compute_importance)
 
     # 4. the training run ------------------------------------------------------------------------------------
-    engine = Engine(cfg, data, device, epochs=epochs, seed=seed, context=context)
+    engine = Engine(cfg, data, device, epochs=epochs, seed=seed, context=context, steps=plan.steps)
     rows: list[dict[str, Any]] = []
     times_selected = torch.zeros(num_samples, dtype=torch.long)
     start_epoch = 0
@@ -284,10 +355,13 @@ def _train(
         log.info("resuming %s at epoch %d", folder.path, start_epoch + 1)
     eval_every = max(1, int(cfg.trainer.get("eval_every", 1) or 1))
     with (
-        ProgressDisplay(cfg, epochs, start_epoch, enabled=context.is_main) as progress,
+        ProgressDisplay(
+            cfg, None if plan.steps else epochs, start_epoch, enabled=context.is_main
+        ) as progress,
         tracker.opened(start_epoch),
     ):
-        for epoch in range(start_epoch, epochs):
+        epoch = start_epoch
+        while not engine.budget_spent if plan.steps else epoch < epochs:
             epoch_start = time.perf_counter()
             if sampler.subset_indices is None or (
                 not plan.static_sampler and epoch % plan.resample_every == 0
@@ -304,6 +378,8 @@ def _train(
                 progress.batches(len(order), engine.batch_size, epoch),
             )
             times_selected += stats.trained
+            train_time = time.perf_counter() - epoch_start
+            last = engine.budget_spent if plan.steps else epoch + 1 == epochs
             row = {
                 "epoch": epoch,
                 "train_loss": stats.loss,
@@ -311,16 +387,21 @@ def _train(
                 "test_acc": None,
                 "worst_class_acc": None,
                 "subset_size": stats.samples,
+                "steps": stats.steps,
+                "train_time_s": train_time,
+                "eval_time_s": 0.0,
                 "epoch_time_s": None,
                 "lr": stats.lr,
             }
-            if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
+            if (epoch + 1) % eval_every == 0 or last:
+                eval_start = time.perf_counter()
                 evaluation = engine.evaluate("test")
                 row.update(test_acc=evaluation.accuracy, worst_class_acc=evaluation.worst_class)
+                row["eval_time_s"] = time.perf_counter() - eval_start
                 summary["per_class_acc"] = evaluation.per_class
             for logger in loggers.values():
                 logger.flush()
-            if plan.online and epoch + 1 < epochs and (epoch + 1) % plan.resample_every == 0:
+            if plan.online and not last and (epoch + 1) % plan.resample_every == 0:
                 scores = _on_main(context, importance.compute_importance)
             row["epoch_time_s"] = time.perf_counter() - epoch_start
             rows.append(row)
@@ -343,6 +424,7 @@ def _train(
                     "started_at": summary["started_at"],
                 }
             )
+            epoch += 1
 
     # 5. summary and per-sample table -------------------------------------------------------------------------
     final_scores = (
@@ -351,7 +433,7 @@ def _train(
     folder.write_samples(data.train_y.numpy(), final_scores, times_selected.numpy())
     evaluated = [row for row in rows if row["test_acc"] is not None]
     samples_trained = int(sum(row["subset_size"] for row in rows))
-    full_data_samples = epochs * num_samples
+    full_data_samples = full_data_budget(num_samples, engine.batch_size, epochs, plan.steps)
     result = {
         "status": "completed",
         "test_acc": evaluated[-1]["test_acc"],
@@ -364,6 +446,10 @@ def _train(
         "realized_pruning_rate": 1.0 - samples_trained / full_data_samples,
         "compute_saved": 1.0 - (samples_trained + scoring_info["scoring_cost_samples"]) / full_data_samples,
         "num_train_samples": num_samples,
+        "epochs_trained": len(rows),
+        "steps_trained": engine.global_step,
+        "train_time_s": float(sum(row["train_time_s"] for row in rows)),
+        "eval_time_s": float(sum(row["eval_time_s"] for row in rows)),
         "device": str(device),
         "wall_time_s": time.perf_counter() - started,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -378,6 +464,16 @@ def _train(
         folder.path,
     )
     return result
+
+
+def full_data_budget(num_samples: int, batch_size: int, epochs: int, steps: int | None) -> int:
+    """Samples a full-data run trains under the same budget: ``epochs`` passes, or ``steps`` batches of
+    ``batch_size`` (whole passes, then the first batches of one more, as the loop splits them)."""
+    if steps is None:
+        return epochs * num_samples
+    per_epoch = max(1, math.ceil(num_samples / batch_size))
+    passes, extra = divmod(steps, per_epoch)
+    return passes * num_samples + extra * (num_samples // per_epoch) + min(extra, num_samples % per_epoch)
 
 
 def _capture_rng() -> dict[str, Any]:
@@ -441,14 +537,15 @@ class ProgressDisplay:
             else f"  test_acc {row['test_acc']:.4f}  worst_class {row['worst_class_acc']:.4f}"
         )
         log.info(
-            "epoch %d/%d  loss %.4f  acc %.4f  subset %d%s  %.2fs",
+            "epoch %d/%s  loss %.4f  acc %.4f  subset %d%s  train %.2fs  eval %.2fs",
             row["epoch"] + 1,
-            self.epochs,
+            self.epochs or "?",
             row["train_loss"],
             row["train_acc"],
             row["subset_size"],
             test,
-            row["epoch_time_s"],
+            row["train_time_s"],
+            row["eval_time_s"],
         )
         if self.epoch_bar is not None:
             self.epoch_bar.update(1)

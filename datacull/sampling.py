@@ -59,8 +59,11 @@ def class_counts(labels: torch.Tensor, num_classes: int | None = None) -> torch.
     return torch.bincount(labels, minlength=num_classes or 0)
 
 
-def apportion(weights: torch.Tensor, total: int, capacity: torch.Tensor) -> torch.Tensor:
+def apportion(weights: torch.Tensor, total: int, capacity: torch.Tensor, minimum: int = 0) -> torch.Tensor:
     """Split ``total`` items over groups in proportion to ``weights``, never exceeding ``capacity``.
+
+    ``minimum`` items go to every non-empty group first (as far as ``total`` allows, largest weights first),
+    and the rest is split as below.
 
     Water-filling: a group whose proportional share exceeds its capacity is saturated (capped) and the
     surplus is shared again among the others in proportion to their weights, until no share exceeds its
@@ -75,6 +78,13 @@ def apportion(weights: torch.Tensor, total: int, capacity: torch.Tensor) -> torc
     total = int(total)
     if total > int(capacity.sum()):
         raise ValueError(f"cannot place {total} items in groups holding {int(capacity.sum())}")
+    if minimum > 0:
+        floor = torch.minimum(capacity, torch.full_like(capacity, int(minimum)))
+        if int(floor.sum()) > total:  # not enough for everyone: the largest weights get theirs
+            order = torch.argsort(weights, descending=True, stable=True)
+            granted = torch.cumsum(floor[order], 0) <= total
+            floor[order[~granted]] = 0
+        return floor + apportion(weights, total - int(floor.sum()), capacity - floor)
     share = torch.zeros_like(weights)
     free = capacity > 0
     remaining = float(total)

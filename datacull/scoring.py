@@ -1,21 +1,29 @@
-"""The scoring run of static methods, cached by everything that changes its trajectory.
+"""The scoring run of static methods: the first epochs of a full-length run, cached and extended on demand.
 
-A scoring run trains a model on the full training split and logs every per-sample metric an importance
-may need (loss, logits, embedding norm) for every epoch, then measures per-class accuracy on the
-validation split (for MetriQ). Caching the trajectory rather than one method's scores lets every
-trajectory-based importance (AUM, TDDS, EL2N, forgetting, ...) reuse one scoring run, and a multirun over
-pruning rates train the scoring model once.
+A static importance reads the first T epochs of a training run on the full training split (TDDS, EL2N, forgetting
+and the official CCS code all read the beginning of a 200-epoch run, whose learning rate is still near its peak
+there). So the scoring run builds its schedule for ``scoring.epochs`` (by default the training run's length) and
+trains only the epochs that are read. It logs every per-sample metric an importance may need (loss, logits,
+embedding norm) and, when its data hold out a validation split (MetriQ's query run), the per-class validation
+accuracy after every epoch.
 
-Cache entries are folders written under a temporary name and renamed into place; a per-key file lock makes
-concurrent jobs that need the same entry wait for the first one instead of training twice. Every file's
-SHA-1 is recorded in ``meta.json`` and checked on use: a truncated or corrupt entry is discarded and
-recomputed, never silently used.
+Because epoch t of a run does not depend on how many epochs follow it, one cache entry serves every T: an entry
+holds the epochs trained so far and the state after the last of them (model, optimizer, generators), and a request
+for more epochs continues training from there, in place. Every trajectory importance (AUM, TDDS, EL2N, ...) and
+every job of a sweep over pruning rates reuses one scoring run per seed. The key covers everything that changes the
+trajectory (data, model, optimizer, schedule and its length, batch size, precision, device type, world size, seed)
+and nothing that does not (the importance, the sampler, how many epochs are read).
+
+Entries are written under a per-key file lock: a new one in a temporary folder renamed into place, an extension as
+new epoch files first and ``meta.json`` (which lists every file with its SHA-1) last, so readers of the epochs
+already listed are never disturbed. A truncated or corrupt entry is discarded and recomputed, never used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -33,25 +41,38 @@ from .datasets import ImageData
 from .distributed import SINGLE, DistContext, barrier, broadcast_object
 from .engine import Engine
 from .logger import DCLogger
-from .outputs import atomic_write_json
+from .outputs import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger("datacull")
 
 SCORING_METRICS = ("loss", "logits", "feature_norm")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+STATE_FILE = "state.pt"
 
 
 @dataclass
 class ScoringRun:
+    """One run's view of a cache entry: ``epochs`` read of a schedule ``schedule_epochs`` long."""
+
     directory: Path
     epochs: int
-    cost_samples: int
-    wall_time_s: float
+    schedule_epochs: int
+    cost_samples: int  # what reading ``epochs`` epochs costs, charged to every run that reads them
+    trained_samples: int  # what this process trained (0 on a cache hit)
+    wall_time_s: float  # this process's training time
     cache_hit: bool
-    val_class_acc: list[float] | None
+    #: per epoch read, ``{"accuracy": overall, "per_class": [...]}`` on the validation split (empty without one)
+    validation: list[dict[str, Any]]
 
     def logger(self, metric: str) -> DCLogger:
         return DCLogger(self.directory / metric)
+
+    def best_validation_class_accuracy(self) -> list[float] | None:
+        """Per-class validation accuracy at the epoch with the best overall validation accuracy (MetriQ's
+        official query rule), or None when the run held out no validation split."""
+        if not self.validation:
+            return None
+        return max(self.validation, key=lambda epoch: epoch["accuracy"])["per_class"]
 
 
 def _sha1_file(path: Path) -> str:
@@ -70,8 +91,11 @@ def data_fingerprint(data: ImageData) -> str:
     return digest.hexdigest()
 
 
-def scoring_key(cfg: Any, data: ImageData, epochs: int, device: torch.device) -> str:
-    """Hash of everything that changes the scoring trajectory (and nothing that does not, e.g. the sampler)."""
+def scoring_key(
+    cfg: Any, data: ImageData, schedule_epochs: int, device: torch.device, world_size: int = 1
+) -> str:
+    """Hash of everything that changes the scoring trajectory (and nothing that does not, e.g. the sampler or
+    how many of its epochs an importance reads)."""
     trainer = cfg.trainer
     relevant = {
         "format": CACHE_FORMAT,
@@ -84,7 +108,8 @@ def scoring_key(cfg: Any, data: ImageData, epochs: int, device: torch.device) ->
         "batch_size": int(trainer.batch_size),
         "amp": bool(trainer.get("amp", False)) and device.type == "cuda",
         "device": device.type,
-        "epochs": int(epochs),
+        "world_size": int(world_size),
+        "schedule_epochs": int(schedule_epochs),
         "seed": int(cfg.seed),
     }
     return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:24]
@@ -119,6 +144,8 @@ def _read_valid_entry(entry: Path) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
+        if meta.get("format") != CACHE_FORMAT:
+            raise ValueError(f"cache format {meta.get('format')}, expected {CACHE_FORMAT}")
         for relative, checksum in meta["files"].items():
             if _sha1_file(entry / relative) != checksum:
                 raise ValueError(f"{relative} does not match its checksum")
@@ -128,26 +155,87 @@ def _read_valid_entry(entry: Path) -> dict[str, Any] | None:
     return meta
 
 
-def _train_scoring_model(
-    cfg: Any, data: ImageData, device: torch.device, epochs: int, directory: Path, context: DistContext
-) -> list[float] | None:
+def _train_scoring_epochs(
+    cfg: Any,
+    data: ImageData,
+    device: torch.device,
+    schedule_epochs: int,
+    epochs: range,
+    directory: Path,
+    context: DistContext,
+) -> list[dict[str, Any]]:
+    """Train ``epochs`` of the scoring run into ``directory``, continuing from its saved state when the range does
+    not start at 0; save the state after the last epoch. Returns each epoch's validation accuracies (empty when
+    the data hold out no validation split)."""
     seed = int(cfg.seed)
-    engine = Engine(cfg, data, device, epochs=epochs, seed=seed, context=context)
+    engine = Engine(cfg, data, device, epochs=schedule_epochs, seed=seed, context=context)
     num_samples = int(data.train_y.shape[0])
+    order_generator = torch.Generator().manual_seed(seed)
+    if epochs.start > 0:
+        state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
+        engine.load_state_dict(state["engine"])
+        order_generator.set_state(state["order_generator"])
     loggers = {
         metric: DCLogger(directory / metric, num_samples=num_samples, distributed=True)
         for metric in SCORING_METRICS
     }
-    order_generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
+    validation = []
+    for epoch in epochs:
         order = torch.randperm(num_samples, generator=order_generator)
         stats = engine.train_epoch(epoch, order, loggers=loggers)
         for logger in loggers.values():
             logger.flush()
-        log.info("scoring epoch %d/%d  loss %.4f  acc %.4f", epoch + 1, epochs, stats.loss, stats.accuracy)
-    if "val" not in engine.eval_sets:
-        return None
-    return engine.evaluate("val").per_class
+        if "val" in engine.eval_sets:
+            evaluation = engine.evaluate("val")
+            validation.append({"accuracy": evaluation.accuracy, "per_class": evaluation.per_class})
+        log.info(
+            "scoring epoch %d/%d (of a %d-epoch schedule)  loss %.4f  acc %.4f%s",
+            epoch + 1,
+            epochs.stop,
+            schedule_epochs,
+            stats.loss,
+            stats.accuracy,
+            f"  val_acc {validation[-1]['accuracy']:.4f}" if validation else "",
+        )
+    if context.is_main:
+        buffer = io.BytesIO()
+        torch.save({"engine": engine.state_dict(), "order_generator": order_generator.get_state()}, buffer)
+        atomic_write_bytes(directory / STATE_FILE, buffer.getvalue())
+    return validation
+
+
+def _write_meta(
+    directory: Path, key: str, schedule_epochs: int, epochs: int, cost: int, wall: float, val
+) -> dict:
+    files = {
+        str(path.relative_to(directory)): _sha1_file(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+        and path.name != "meta.json"
+        and not path.name.startswith(".")
+        and _listed(path.relative_to(directory), epochs)
+    }
+    meta = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "schedule_epochs": schedule_epochs,
+        "epochs_trained": epochs,
+        "cost_samples_per_epoch": cost,
+        "wall_time_s": wall,
+        "validation": val,
+        "files": files,
+    }
+    atomic_write_json(directory / "meta.json", meta)
+    return meta
+
+
+def _listed(relative: Path, epochs: int) -> bool:
+    """Whether a file belongs to an entry of ``epochs`` trained epochs (leftovers of an interrupted extension
+    beyond it do not)."""
+    name = relative.name
+    if not name.startswith("epoch"):
+        return True
+    return int(name[len("epoch") :].split(".")[0]) < epochs
 
 
 def obtain_scoring_run(
@@ -155,63 +243,65 @@ def obtain_scoring_run(
     data: ImageData,
     device: torch.device,
     epochs: int,
+    schedule_epochs: int,
     cache_dir: Path,
     context: DistContext = SINGLE,
 ) -> ScoringRun:
-    """The cached scoring run for this configuration, training it first if no valid entry exists.
+    """The first ``epochs`` epochs of the cached scoring run whose schedule is ``schedule_epochs`` long, training
+    (or continuing) it first where the entry holds fewer.
 
     Under DDP rank 0 alone looks up, locks and writes the entry; every rank trains the scoring model.
     """
-    key = scoring_key(cfg, data, epochs, device)
+    key = scoring_key(cfg, data, schedule_epochs, device, context.world_size)
     root = Path(cache_dir) / "scoring"
     entry = root / key
+    per_epoch = int(data.train_y.shape[0])
     with file_lock(root / f"{key}.lock") if context.is_main else contextlib.nullcontext():
         meta = broadcast_object(context, _read_valid_entry(entry) if context.is_main else None)
-        if meta is not None:
+        trained = 0 if meta is None else int(meta["epochs_trained"])
+        if trained >= epochs:
             log.info(
-                "scoring cache hit: %s (saved %d samples, %.1f s of training)",
+                "scoring cache hit: %s (%d of %d epochs trained, %d read)",
                 entry,
-                meta["cost_samples"],
-                meta["wall_time_s"],
+                trained,
+                schedule_epochs,
+                epochs,
             )
-            return ScoringRun(
-                entry, epochs, meta["cost_samples"], meta["wall_time_s"], True, meta["val_class_acc"]
-            )
-        if context.is_main and entry.exists():
+            val = meta["validation"][:epochs]
+            return ScoringRun(entry, epochs, schedule_epochs, epochs * per_epoch, 0, 0.0, True, val)
+        if meta is None and context.is_main and entry.exists():
             shutil.rmtree(entry)
+        extending = trained > 0
         log.info(
-            "scoring run: training on all %d samples for %d epochs (cache key %s)",
-            int(data.train_y.shape[0]),
+            "scoring run: training on all %d samples, epochs %d-%d of a %d-epoch schedule%s (cache key %s)",
+            per_epoch,
+            trained + 1,
             epochs,
+            schedule_epochs,
+            " (continuing the cached entry)" if extending else "",
             key,
         )
-        staging = broadcast_object(context, root / f".tmp-{key}-{uuid.uuid4().hex[:8]}")
-        cost = epochs * int(data.train_y.shape[0])
+        directory = (
+            entry if extending else broadcast_object(context, root / f".tmp-{key}-{uuid.uuid4().hex[:8]}")
+        )
         try:
             start = time.perf_counter()
-            val_class_acc = _train_scoring_model(cfg, data, device, epochs, staging, context)
+            val = (meta["validation"] if extending else []) + _train_scoring_epochs(
+                cfg, data, device, schedule_epochs, range(trained, epochs), directory, context
+            )
             wall = time.perf_counter() - start
             if context.is_main:
-                files = {
-                    str(path.relative_to(staging)): _sha1_file(path)
-                    for path in sorted(staging.rglob("*.npy"))
-                }
-                meta = {
-                    "key": key,
-                    "epochs": epochs,
-                    "cost_samples": cost,
-                    "wall_time_s": wall,
-                    "val_class_acc": val_class_acc,
-                    "files": files,
-                }
-                atomic_write_json(staging / "meta.json", meta)
-                try:
-                    os.replace(staging, entry)
-                except OSError:  # another job wrote it first (without a working lock): keep a valid one
-                    if _read_valid_entry(entry) is None:
-                        raise
+                previous_wall = meta["wall_time_s"] if extending else 0.0
+                _write_meta(directory, key, schedule_epochs, epochs, per_epoch, previous_wall + wall, val)
+                if not extending:
+                    try:
+                        os.replace(directory, entry)
+                    except OSError:  # another job wrote it first (without a working lock): keep a valid one
+                        if _read_valid_entry(entry) is None:
+                            raise
         finally:
-            if context.is_main and staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            if context.is_main and not extending and directory.exists():
+                shutil.rmtree(directory, ignore_errors=True)
         barrier(context)
-    return ScoringRun(entry, epochs, cost, wall, False, val_class_acc)
+    trained_now = (epochs - trained) * per_epoch
+    return ScoringRun(entry, epochs, schedule_epochs, epochs * per_epoch, trained_now, wall, False, val)

@@ -14,7 +14,17 @@ from typing import Any
 from .errors import InputError
 
 #: The metrics.csv columns written as scalars (``epoch`` is the step itself).
-SCALARS = ("train_loss", "train_acc", "test_acc", "worst_class_acc", "subset_size", "lr", "epoch_time_s")
+SCALARS = (
+    "train_loss",
+    "train_acc",
+    "test_acc",
+    "worst_class_acc",
+    "subset_size",
+    "lr",
+    "train_time_s",
+    "eval_time_s",
+    "epoch_time_s",
+)
 
 
 class TensorBoardTracker:

@@ -51,8 +51,6 @@ def make_sampler(name: str, dataset: DCDataset, pruning_rate: float, seed: int =
     with open_dict(cfg):
         cfg.seed = seed
         cfg.sampler.pruning_rate = pruning_rate
-        if "beta" in cfg.sampler:
-            cfg.sampler.beta = min(float(cfg.sampler.beta), pruning_rate)
         for key, value in overrides.items():
             cfg.sampler[key] = value
     labels = dataset.targets
@@ -71,3 +69,14 @@ def _isolated_outputs(tmp_path, monkeypatch):
 
 def config_to_dict(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+#: metrics.csv columns that measure time: they differ between otherwise identical runs.
+TIMING_COLUMNS = ["train_time_s", "eval_time_s", "epoch_time_s"]
+
+
+def metrics_without_timing(run_dir: Path):
+    """A run's metrics.csv without its timing columns, for comparing runs that must train identically."""
+    import pandas as pd
+
+    return pd.read_csv(Path(run_dir) / "metrics.csv").drop(columns=TIMING_COLUMNS)

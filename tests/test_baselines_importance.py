@@ -162,11 +162,13 @@ def test_cartography_confidence_and_population_std_of_the_gold_probability(tmp_p
     # label 0: p(gold) = .5 then .75 -> confidence .625, population std .125
     logger = logger_with(tmp_path, "logits", [[[0.0, 0.0]], [[LOG3, 0.0]]])
     dataset = tensor_dataset([0])
-    confidence = CartographyImportance(dataset, 2, logger).compute_importance()
-    variability = CartographyImportance(dataset, 2, logger, metric="variability").compute_importance()
+    confidence = CartographyImportance(dataset, 2, logger, metric="confidence").compute_importance()
+    variability = CartographyImportance(dataset, 2, logger).compute_importance()  # the default metric
+    every_epoch = CartographyImportance(dataset, None, logger).compute_importance()  # None: all logged epochs
     np.testing.assert_allclose(confidence, [0.625], rtol=1e-6)
     np.testing.assert_allclose(variability, [0.125], rtol=1e-5)
     assert confidence.higher_is_harder is False and variability.higher_is_harder is True
+    np.testing.assert_array_equal(every_epoch, variability)
 
 
 def test_cartography_refuses_an_unknown_metric(tmp_path):

@@ -122,10 +122,9 @@ def test_cifar_subset_dynamic_method(tmp_path):
     )
     (run,) = run_dirs(tmp_path / "outputs")
     summary = json.loads((run / "summary.json").read_text())
-    assert (
-        summary["status"] == "completed" and summary["num_train_samples"] == 180
-    )  # 20 per class, 2 held out
-    assert pd.read_csv(run / "metrics.csv")["subset_size"].tolist() == [90, 90]
+    # 20 per class, none held out: nothing reads a validation split
+    assert summary["status"] == "completed" and summary["num_train_samples"] == 200
+    assert pd.read_csv(run / "metrics.csv")["subset_size"].tolist() == [100, 100]
 
 
 @needs_cifar
@@ -138,13 +137,16 @@ def test_cifar_subset_static_method_with_its_scoring_run(tmp_path):
         "sampler.pruning_rate=0.7",
         "importance.trajectory_length=3",
         "importance.window_size=2",
+        "scoring.epochs=4",
         cwd=tmp_path,
     )
     (run,) = run_dirs(tmp_path / "outputs")
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["scoring_samples"] == 3 * 180 and summary["scoring_cache_hit"] is False
-    assert pd.read_csv(run / "metrics.csv")["subset_size"].tolist() == [54, 54]
-    assert "scoring run: training on all 180 samples for 3 epochs" in (run / "train.log").read_text()
+    assert summary["scoring_samples"] == 3 * 200 and summary["scoring_cache_hit"] is False
+    assert summary["scoring_schedule_epochs"] == 4
+    assert pd.read_csv(run / "metrics.csv")["subset_size"].tolist() == [60, 60]
+    log = (run / "train.log").read_text()
+    assert "scoring run: training on all 200 samples, epochs 1-3 of a 4-epoch schedule" in log
 
 
 @pytest.mark.slow
@@ -164,8 +166,8 @@ def test_multirun_over_pruning_rates_scores_once(tmp_path):
     assert [run.name.split("_")[0] for run in runs] == ["0", "1"] and runs[0].parent == runs[1].parent
     first, second = (json.loads((run / "summary.json").read_text()) for run in runs)
     assert (first["pruning_rate"], second["pruning_rate"]) == (0.3, 0.5)
-    assert first["scoring_samples"] == 2 * 180 and second["scoring_samples"] == 0
-    assert second["scoring_cache_hit"] is True and second["scoring_cost_samples"] == 2 * 180
+    assert first["scoring_samples"] == 2 * 200 and second["scoring_samples"] == 0
+    assert second["scoring_cache_hit"] is True and second["scoring_cost_samples"] == 2 * 200
     assert "scoring cache hit" in (runs[1] / "train.log").read_text()
 
 

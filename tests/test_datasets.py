@@ -11,7 +11,8 @@ import torch
 from omegaconf import OmegaConf
 
 from datacull.datasets import balanced_subset, load_dataset
-from datacull.datasets.common import validation_split
+from datacull.datasets.common import hold_out_validation, resolve_val_fraction, validation_split
+from datacull.errors import DataError
 
 from .test_errors import write_image_folder
 
@@ -31,12 +32,31 @@ def test_validation_split_is_stratified_and_disjoint():
     assert set(train).isdisjoint(val) and len(train) + len(val) == 31
 
 
-def test_digits_splits_hold_out_validation_from_training():
-    cfg = OmegaConf.create({"name": "digits", "val_fraction": 0.1, "split_seed": 0})
-    data = load_dataset(cfg, "unused")
-    assert data.train_x.dtype == torch.uint8 and data.train_x.shape[1:] == (1, 8, 8)
-    assert data.train_y.numel() + data.val_y.numel() + data.test_y.numel() == 1797
-    assert data.num_classes == 10
+def test_a_validation_split_is_held_out_of_a_copy_never_of_the_training_set():
+    cfg = OmegaConf.create({"name": "digits", "val_fraction": "auto", "split_seed": 0})
+    whole = load_dataset(cfg, "unused")
+    assert whole.train_x.dtype == torch.uint8 and whole.train_x.shape[1:] == (1, 8, 8)
+    assert whole.val_y is None and whole.train_y.numel() + whole.test_y.numel() == 1797
+    query = hold_out_validation(whole, 0.1, seed=0)
+    assert query.train_y.numel() + query.val_y.numel() == whole.train_y.numel()
+    assert (
+        np.bincount(query.val_y.numpy()).tolist()
+        == np.floor(0.1 * np.bincount(whole.train_y.numpy()) + 0.5).tolist()
+    )
+    assert whole.val_y is None and query.num_classes == 10
+
+
+@pytest.mark.parametrize(
+    "setting, needed, expected",
+    [("auto", False, 0.0), ("auto", True, 0.1), (None, True, 0.1), (0.2, False, 0.2)],
+)
+def test_val_fraction_auto_holds_out_a_split_only_when_something_reads_it(setting, needed, expected):
+    assert resolve_val_fraction(setting, needed) == expected
+
+
+def test_a_val_fraction_that_is_not_a_number_is_a_one_line_error():
+    with pytest.raises(DataError, match="dataset.val_fraction must be auto or a number"):
+        resolve_val_fraction("half", needed=False)
 
 
 def test_image_folder_cache_is_reused_and_invalidated_when_a_file_changes(tmp_path):

@@ -73,8 +73,22 @@ def test_window_longer_than_trajectory(tmp_path):
         "sampler=tdds",
         "importance.window_size=12",
         "importance.trajectory_length=10",
+        "scoring.epochs=20",
     )
     assert not (tmp_path / "cache" / "scoring").exists(), "the scoring run must not start on a bad setting"
+
+
+def test_a_trajectory_longer_than_the_scoring_schedule(tmp_path):
+    run_expecting(
+        tmp_path,
+        InputError,
+        r"importance.trajectory_length \(5\) exceeds scoring.epochs \(3\)",
+        "importance=aum",
+        "sampler=ccs",
+        "importance.trajectory_length=5",
+        "scoring.epochs=3",
+    )
+    assert not (tmp_path / "cache" / "scoring").exists()
 
 
 def test_ccs_beta_above_pruning_rate(tmp_path):

@@ -14,7 +14,7 @@ from omegaconf import open_dict
 
 from datacull import DCLogger, ImportanceScores
 from datacull.registry import get_importance, list_importances
-from datacull.runner import build_importance
+from datacull.runner import RUNNER_IMPORTANCE_KEYS, build_importance
 
 from .conftest import compose_config, tensor_dataset
 
@@ -83,7 +83,8 @@ def build(name, labels, loggers, epochs):
                 cfg.importance[key] = epochs
         if "window_size" in cfg.importance:
             cfg.importance.window_size = min(int(cfg.importance.window_size), epochs)
-    importance = build_importance(get_importance(name), cfg, tensor_dataset(labels), loggers)
+    params = {key: value for key, value in cfg.importance.items() if key not in RUNNER_IMPORTANCE_KEYS}
+    importance = build_importance(get_importance(name), params, tensor_dataset(labels), loggers)
     importance.flush = False
     return importance
 

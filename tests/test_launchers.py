@@ -48,6 +48,7 @@ def test_joblib_jobs_run_in_parallel_and_train_the_shared_scoring_run_once(tmp_p
         "hydra.launcher.n_jobs=2",
         *STATIC,
         "importance.trajectory_length=4",
+        "scoring.epochs=4",
         "sampler.pruning_rate=0.3,0.5",
         cwd=tmp_path,
     )
@@ -173,17 +174,18 @@ def test_a_scoring_entry_written_meanwhile_by_another_job_is_kept(tmp_path, monk
     """Where the lock does not hold (a filesystem without locks), the second writer keeps the first entry."""
     cfg = compose_config(["trainer.epochs=1"], tmp_path)
     data = load_dataset(cfg.dataset, tmp_path / "cache")
-    train = scoring._train_scoring_model
+    train = scoring._train_scoring_epochs
     monkeypatch.setattr(scoring, "file_lock", lambda path: contextlib.nullcontext())
+    cpu = scoring.torch.device("cpu")
 
     def racing(*args, **kwargs):
-        monkeypatch.setattr(scoring, "_train_scoring_model", train)
-        other = scoring.obtain_scoring_run(cfg, data, scoring.torch.device("cpu"), 1, tmp_path / "cache")
+        monkeypatch.setattr(scoring, "_train_scoring_epochs", train)
+        other = scoring.obtain_scoring_run(cfg, data, cpu, 1, 1, tmp_path / "cache")
         assert not other.cache_hit
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "_train_scoring_model", racing)
-    run = scoring.obtain_scoring_run(cfg, data, scoring.torch.device("cpu"), 1, tmp_path / "cache")
+    monkeypatch.setattr(scoring, "_train_scoring_epochs", racing)
+    run = scoring.obtain_scoring_run(cfg, data, cpu, 1, 1, tmp_path / "cache")
     assert not run.cache_hit and [path.name for path in (tmp_path / "cache" / "scoring").iterdir()] == [
         run.directory.name
     ]

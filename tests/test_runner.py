@@ -14,7 +14,7 @@ from datacull.registry import list_importances, list_samplers
 from datacull.runner import train
 from datacull.sampling import kept_count
 
-from .conftest import compose_config
+from .conftest import compose_config, metrics_without_timing
 
 FAST = [
     "dataset.subset_per_class=12",
@@ -27,11 +27,14 @@ FAST = [
 
 
 def shorten(cfg: DictConfig, given: frozenset[str] = frozenset()) -> DictConfig:
-    """Three-epoch scoring runs, two-epoch windows, unless the test sets them (``given`` keys)."""
+    """Three-epoch scoring runs (of a three-epoch schedule), two-epoch windows, unless the test sets them
+    (``given`` keys)."""
     with open_dict(cfg):
         for key, short in (("trajectory_length", 3), ("scoring_epochs", 3), ("window_size", 2)):
             if key in cfg.importance and f"importance.{key}" not in given:
                 cfg.importance[key] = short
+        if "scoring.epochs" not in given:
+            cfg.scoring.epochs = 3
     return cfg
 
 
@@ -89,7 +92,10 @@ def test_run_folder_is_complete(tmp_path):
     names = {path.name for path in (tmp_path / "run").iterdir()}
     assert {"config.yaml", "metrics.csv", "summary.json", "samples.csv", "checkpoint.pt"} <= names
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
-    contract = "epoch train_loss train_acc test_acc worst_class_acc subset_size epoch_time_s lr".split()
+    contract = (
+        "epoch train_loss train_acc test_acc worst_class_acc subset_size steps train_time_s eval_time_s "
+        "epoch_time_s lr"
+    ).split()
     assert list(metrics.columns) == contract
     samples = pd.read_csv(tmp_path / "run" / "samples.csv")
     assert list(samples.columns) == ["index", "label", "final_score", "times_selected"]
@@ -124,12 +130,15 @@ def test_static_method_scores_once_and_the_cache_serves_the_next_run(tmp_path):
     second = train(
         fast_config(tmp_path, "importance=tdds", "sampler=ccs", "sampler.pruning_rate=0.7"), tmp_path / "b"
     )
-    samples = 120 - 10 - 0  # 12 per class, 1 per class held out for validation
-    assert first["scoring_cache_hit"] is False and first["scoring_samples"] == 3 * 110
+    samples = 120  # 12 per class, no validation split (nothing reads one)
+    assert first["num_train_samples"] == samples
+    assert first["scoring_cache_hit"] is False and first["scoring_samples"] == 3 * samples
     assert second["scoring_cache_hit"] is True and second["scoring_samples"] == 0
-    assert second["scoring_cost_samples"] == 3 * 110 and samples == 110
+    assert second["scoring_cost_samples"] == 3 * samples
     # compute accounting charges the scoring run even when cached
-    assert second["compute_saved"] == pytest.approx(1 - (second["samples_trained"] + 330) / (2 * 110))
+    assert second["compute_saved"] == pytest.approx(
+        1 - (second["samples_trained"] + 3 * samples) / (2 * samples)
+    )
 
 
 def test_damaged_cache_entry_is_recomputed_not_used(tmp_path):
@@ -153,8 +162,8 @@ def test_different_seed_is_a_different_scoring_run(tmp_path):
 def test_same_seed_same_result(tmp_path):
     first = train(fast_config(tmp_path, "importance=rcap", "sampler=rcap"), tmp_path / "a")
     second = train(fast_config(tmp_path, "importance=rcap", "sampler=rcap"), tmp_path / "b")
-    a = pd.read_csv(tmp_path / "a" / "metrics.csv").drop(columns="epoch_time_s")
-    b = pd.read_csv(tmp_path / "b" / "metrics.csv").drop(columns="epoch_time_s")
+    a = metrics_without_timing(tmp_path / "a")
+    b = metrics_without_timing(tmp_path / "b")
     pd.testing.assert_frame_equal(a, b)
     assert first["test_acc"] == second["test_acc"]
 

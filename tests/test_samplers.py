@@ -107,10 +107,10 @@ def test_rs2_stratified_with_replacement_is_class_proportional():
     assert torch.bincount(torch.tensor(labels)[kept]).tolist() == [10, 40]
 
 
-def test_rcap_budgets_follow_sqrt_of_mass_times_prior():
+def test_rcap_official_mass_follows_sqrt_of_trained_importance_times_prior():
     labels = torch.tensor([0] * 40 + [1] * 40)
     scores = torch.cat([torch.full((40,), 1 / 40), torch.full((40,), 1 / 40)])
-    loader = RCAPDataLoader(tensor_dataset(labels), pruning_rate=0.5, seed=0)
+    loader = RCAPDataLoader(tensor_dataset(labels), pruning_rate=0.5, class_mass="trained_importance", seed=0)
     first = loader.resample(scores.numpy())
     assert torch.bincount(labels[first]).tolist() == [20, 20]  # equal mass, equal priors
     # class 0's importance concentrated on samples it did not train last round -> lower mass over them
@@ -120,8 +120,70 @@ def test_rcap_budgets_follow_sqrt_of_mass_times_prior():
         [float(scores[first][labels[first] == 0].sum()), float(scores[first][labels[first] == 1].sum())]
     )
     second = loader.resample(scores.numpy())
-    expected = apportion(torch.sqrt(mass.double() * 0.5), 40, torch.tensor([40, 40]))
+    expected = apportion(torch.sqrt(mass.double() * 0.5), 40, torch.tensor([40, 40]), minimum=1)
     assert torch.bincount(labels[second], minlength=2).tolist() == expected.tolist()
+
+
+def test_rcap_default_mass_is_the_class_wise_aggregated_loss_its_scores_carry():
+    labels = torch.tensor([0] * 30 + [1] * 30 + [2] * 40)
+    probabilities = torch.cat(
+        [torch.full((30,), 1 / 30), torch.full((30,), 1 / 30), torch.full((40,), 1 / 40)]
+    )
+    class_loss = np.array([0.01, 0.25, 1.0])
+    loader = RCAPDataLoader(tensor_dataset(labels), pruning_rate=0.5, seed=0)
+    kept = loader.resample(ImportanceScores(probabilities, higher_is_harder=True, class_loss=class_loss))
+    prior = torch.tensor([0.3, 0.3, 0.4], dtype=torch.float64)
+    expected = apportion(
+        torch.sqrt(torch.from_numpy(class_loss) * prior), 50, torch.tensor([30, 30, 40]), minimum=1
+    )
+    assert torch.bincount(labels[kept]).tolist() == expected.tolist()
+    # scores without a class loss (another importance): the mean score of the samples each class trained last round
+    again = loader.resample(probabilities.numpy())
+    assert again.numel() == 50
+
+
+def test_apportion_with_a_minimum_gives_every_group_its_floor_first():
+    assert apportion(torch.tensor([1.0, 0.0, 1e-9]), 10, torch.tensor([10, 10, 10]), minimum=1).tolist() == [
+        8,
+        1,
+        1,
+    ]
+    # too little to go round: the largest weights get theirs
+    assert apportion(torch.tensor([0.1, 0.5, 0.4]), 2, torch.tensor([5, 5, 5]), minimum=1).tolist() == [
+        0,
+        1,
+        1,
+    ]
+    assert apportion(torch.tensor([1.0, 1.0]), 3, torch.tensor([0, 5]), minimum=1).tolist() == [0, 3]
+
+
+def test_rcap_refuses_an_unknown_class_mass():
+    with pytest.raises(InputError, match="class_mass must be one of loss, trained_importance"):
+        RCAPDataLoader(tensor_dataset([0, 1]), 0.5, class_mass="sum")
+
+
+@pytest.mark.parametrize(
+    "rate, table, beta",
+    [
+        (0.3, "cifar10", 0.0),
+        (0.5, "cifar10", 0.0),
+        (0.7, "cifar10", 0.1),
+        (0.75, "cifar10", 0.1),
+        (0.9, "cifar10", 0.3),
+        (0.95, "cifar10", 0.3),
+        (0.1, "cifar10", 0.0),
+        (0.8, "imagenet", 0.2),
+    ],
+)
+def test_ccs_beta_auto_takes_the_papers_value_for_the_pruning_rate(rate, table, beta):
+    loader = CCSDataLoader(tensor_dataset([0] * 20), pruning_rate=rate, beta="auto", beta_table=table)
+    assert loader.beta == pytest.approx(beta)
+
+
+def test_ccs_an_explicit_beta_wins_and_an_unknown_table_is_refused():
+    assert CCSDataLoader(tensor_dataset([0] * 20), pruning_rate=0.9, beta=0.05).beta == 0.05
+    with pytest.raises(InputError, match="beta_table must be one of cifar10, imagenet"):
+        CCSDataLoader(tensor_dataset([0] * 20), pruning_rate=0.9, beta_table="svhn")
 
 
 def test_rcap_draws_in_proportion_to_importance():

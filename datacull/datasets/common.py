@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,21 +75,45 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     return np.sort(ranked[~in_val]), np.sort(ranked[in_val])
 
 
+#: ``dataset.val_fraction=auto`` holds out this share of each class when a method reads a validation split.
+AUTO_VAL_FRACTION = 0.1
+
+
+def resolve_val_fraction(setting: Any, needed: bool) -> float:
+    """``dataset.val_fraction`` as a number: ``auto`` (or null) is :data:`AUTO_VAL_FRACTION` when something reads
+    a validation split and 0 otherwise."""
+    if setting is None or str(setting) == "auto":
+        return AUTO_VAL_FRACTION if needed else 0.0
+    try:
+        return float(setting)
+    except (TypeError, ValueError):
+        raise DataError(f"dataset.val_fraction must be auto or a number in [0, 1); got {setting!r}") from None
+
+
+def hold_out_validation(data: ImageData, fraction: float, seed: int) -> ImageData:
+    """A copy of ``data`` whose training split lacks ``fraction`` of each class, held out as ``val_*``.
+
+    Only the query run that measures class accuracies (MetriQ) trains on the rest; the model being pruned
+    still draws from every training sample, so a validation split never shrinks the training set.
+    """
+    train_index, val_index = validation_split(data.train_y.numpy(), fraction, seed)
+    if train_index.size == 0:
+        raise DataError(f"dataset.val_fraction={fraction} leaves no training samples for the query run")
+    return replace(
+        data,
+        train_x=data.train_x[train_index],
+        train_y=data.train_y[train_index],
+        val_x=data.train_x[val_index],
+        val_y=data.train_y[val_index],
+    )
+
+
 def load_dataset(cfg: Any, cache_dir: str | os.PathLike) -> ImageData:
-    """Load the configured dataset, then hold out the validation split (``dataset.val_fraction``)."""
+    """Load the configured dataset (its training and test splits)."""
     loader = get_dataset(cfg.name)
     data: ImageData = loader(cfg, Path(cache_dir))
-    fraction = float(cfg.get("val_fraction", 0.0) or 0.0)
-    if fraction > 0:
-        train_index, val_index = validation_split(
-            data.train_y.numpy(), fraction, int(cfg.get("split_seed", 0))
-        )
-        data.val_x, data.val_y = data.train_x[val_index], data.train_y[val_index]
-        data.train_x, data.train_y = data.train_x[train_index], data.train_y[train_index]
     if data.train_x.shape[0] == 0:
-        raise DataError(
-            f"dataset '{cfg.name}' has no training samples left after subsetting and the validation split"
-        )
+        raise DataError(f"dataset '{cfg.name}' has no training samples left after subsetting")
     return data
 
 

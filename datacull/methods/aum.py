@@ -47,7 +47,11 @@ class AUMImportance(TrajectoryImportance):
     requires = ("logits",)
 
     def __init__(
-        self, dataset, trajectory_length: int, logger_object: DCLogger, probability_space: bool = False
+        self,
+        dataset,
+        trajectory_length: int | None,
+        logger_object: DCLogger,
+        probability_space: bool = False,
     ):
         super().__init__(dataset, trajectory_length, logger_object)
         self.probability_space = bool(probability_space)

@@ -31,10 +31,12 @@ class CartographyImportance(TrajectoryImportance):
     """
 
     paper = "Swayamdipta et al., Dataset Cartography: Mapping and Diagnosing Datasets with Training Dynamics, EMNLP 2020"
-    higher_is_harder = False  # for the default metric, confidence; variability sets True on the instance
+    higher_is_harder = True  # for the default metric, variability; confidence sets False on the instance
     requires = ("logits",)
 
-    def __init__(self, dataset, trajectory_length: int, logger_object: DCLogger, metric: str = "confidence"):
+    def __init__(
+        self, dataset, trajectory_length: int | None, logger_object: DCLogger, metric: str = "variability"
+    ):
         if metric not in METRICS:
             raise InputError(
                 f"cartography importance.metric must be one of {', '.join(METRICS)}; got {metric!r}"

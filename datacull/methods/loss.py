@@ -62,5 +62,5 @@ class LossImportance(DCImportance):
     def compute_importance(self) -> ImportanceScores:
         if self.mode == "mean":
             return self.scores(self.trajectory_mean(self.trajectory_length, lambda losses: losses))
-        self.latest_losses = self.update_latest(self.latest_losses)
+        self.latest_losses, _ = self.update_latest(self.latest_losses)
         return self.scores(self.latest_losses.clone())

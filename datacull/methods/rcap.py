@@ -28,20 +28,18 @@ def classwise_softmax(values: torch.Tensor, labels: torch.Tensor, num_classes: i
 class RCAPImportance(DCImportance):
     """Dynamic: each sample's latest loss, clipped, as a per-class softmax distribution (temperature beta).
 
-    RCAP (Hassan et al., UAI 2025), as in its official implementation (the original DataCull): every
-    sample's most recent training loss, clipped to [0, clipping_threshold] (log C by default, the loss of a
-    uniform prediction, so no single noisy sample dominates); samples not trained since keep their last value,
-    initially the clip value. Inside each class the clipped losses go through a softmax with temperature
-    ``beta``. Each call consumes every logged epoch it has not read yet, in order (the original read exactly
-    one epoch per call), so it also works when resampling every few epochs. The official example notebook
-    uses beta = 1/4; larger beta samples more uniformly.
+    RCAP (Hassan et al., UAI 2025), as its official implementation: each sample's most recent training loss,
+    clipped to [0, log C], through a softmax with temperature ``beta`` inside each class; samples not trained
+    since keep their last value (initially the clip value). The scores also carry the class-wise aggregated loss
+    (the mean clipped loss of each class's samples trained since the previous call) that the RCAP sampler
+    budgets by. Definitions, defaults and differences: ``docs/methods.md``.
     """
 
     paper = "Hassan et al., RCAP: Robust, Class-Aware, Probabilistic Dynamic Dataset Pruning, UAI 2025"
     higher_is_harder = True
     requires = ("loss",)
     online = True
-    state_attributes = ("sample_losses", "last_epoch_read")
+    state_attributes = ("sample_losses", "class_losses", "last_epoch_read")
 
     def __init__(
         self,
@@ -63,26 +61,37 @@ class RCAPImportance(DCImportance):
             else math.log(max(self.num_classes, 2))
         )
         self.sample_losses = torch.full((self.num_samples,), self.clipping_threshold, dtype=torch.float64)
+        self.class_losses = torch.full((self.num_classes,), self.clipping_threshold, dtype=torch.float64)
 
     def compute_importance(self) -> ImportanceScores:
-        self.sample_losses = self.update_latest(self.sample_losses).clamp(0.0, self.clipping_threshold)
-        return self.scores(classwise_softmax(self.sample_losses / self.beta, self.labels, self.num_classes))
+        losses, trained = self.update_latest(self.sample_losses)
+        self.sample_losses = losses.clamp(0.0, self.clipping_threshold)
+        total = torch.zeros(self.num_classes, dtype=torch.float64).index_add_(
+            0, self.labels[trained], self.sample_losses[trained]
+        )
+        count = torch.bincount(self.labels[trained], minlength=self.num_classes)
+        self.class_losses = torch.where(count > 0, total / count.clamp_min(1), self.class_losses)
+        return self.scores(
+            classwise_softmax(self.sample_losses / self.beta, self.labels, self.num_classes),
+            class_loss=self.class_losses.numpy().copy(),
+        )
+
+
+#: How the RCAP sampler measures a class's claim on the budget (see RCAPDataLoader).
+CLASS_MASSES = ("loss", "trained_importance")
 
 
 @register_sampler("rcap")
 class RCAPDataLoader(DCDataLoader):
-    """Dynamic, class-aware probabilistic: class budgets from importance mass, samples drawn by importance.
+    """Dynamic, class-aware probabilistic: class budgets ∝ sqrt(mass × prior), samples drawn by importance.
 
-    RCAP (Hassan et al., UAI 2025), as in its official implementation: the importance mass of class c is
-    the sum of its samples' scores over the samples it trained last round (all of them at first); its budget
-    is proportional to sqrt(mass_c * prior_c), capped at the class size with the surplus redistributed in the
-    same proportions; each class is then sampled without replacement with probabilities proportional to the
-    scores. Differences from the official code, on purpose: budgets are rounded by largest remainder to the
-    exact total (the official ceil overshoots by up to one per class), the surplus of a saturated class is
-    taken from the remaining budget (the official loop reused the full budget), and sampling uses the
-    Gumbel-top-k trick, which has the same distribution as numpy's sequential draw. Scores of other
-    importances that point the other way or go negative (AUM) are drawn by hardness rank instead
-    (:func:`~datacull.sampling.sampling_weights`).
+    RCAP (Hassan et al., UAI 2025): class c keeps a share of the budget proportional to sqrt(mass_c * prior_c),
+    capped at its size with the surplus shared again, at least one sample; inside each class samples are drawn
+    without replacement in proportion to their scores. ``class_mass="loss"`` (default) is the class-wise
+    aggregated loss the paper's abstract names: the mean clipped loss of the class's samples trained last round,
+    carried by RCAP's scores (for scores without it, the mean score of those samples). ``"trained_importance"``
+    is the official code's mass, the sum of the scores over the samples trained last round, which shrinks with
+    the class's own subset and can starve a class down to its one guaranteed sample. See ``docs/methods.md``.
     """
 
     paper = RCAPImportance.paper
@@ -91,19 +100,36 @@ class RCAPDataLoader(DCDataLoader):
     needs_nonnegative_importance = True
     state_attributes = ("previous_subset",)
 
-    def __init__(self, dataset, pruning_rate: float, **kwargs):
+    def __init__(self, dataset, pruning_rate: float, class_mass: str = "loss", **kwargs):
+        if class_mass not in CLASS_MASSES:
+            raise InputError(
+                f"RCAP sampler.class_mass must be one of {', '.join(CLASS_MASSES)}; got {class_mass!r}"
+            )
         super().__init__(dataset, pruning_rate, static=False, **kwargs)
+        self.class_mass = class_mass
         self.previous_subset = torch.ones(self.total_num_samples, dtype=torch.bool)
+
+    def class_masses(self, sample_importance, scores: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        """Each class's claim on the budget, from the scores of the samples it trained last round."""
+        labels = self.labels_tensor
+        trained_sum = torch.zeros(sizes.numel(), dtype=torch.float64).index_add_(
+            0, labels, scores * self.previous_subset
+        )
+        if self.class_mass == "trained_importance":
+            return trained_sum
+        class_loss = getattr(sample_importance, "class_loss", None)
+        if class_loss is not None:
+            return torch.as_tensor(class_loss, dtype=torch.float64)
+        trained = torch.bincount(labels[self.previous_subset], minlength=sizes.numel())
+        return trained_sum / trained.clamp_min(1)
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         scores = sampling_weights(sample_importance)
         labels = self.labels_tensor
         sizes = class_counts(labels)
-        mass = torch.zeros(sizes.numel(), dtype=torch.float64).index_add_(
-            0, labels, scores * self.previous_subset
-        )
+        mass = self.class_masses(sample_importance, scores, sizes)
         prior = sizes.double() / sizes.sum()
-        quotas = apportion(torch.sqrt(mass * prior), self.required_num_samples, sizes)
+        quotas = apportion(torch.sqrt(mass * prior), self.required_num_samples, sizes, minimum=1)
         chosen = sample_per_class(labels, quotas, self.rng, log_weights=torch.log(scores))
         self.previous_subset = torch.zeros(self.total_num_samples, dtype=torch.bool)
         self.previous_subset[chosen] = True
