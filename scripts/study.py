@@ -1,0 +1,95 @@
+"""The CIFAR-10 study of STUDY.md: every method at every pruning rate and seed, then one report.
+
+    python scripts/study.py                       # the study: about 90 minutes on 2 CPU cores
+    python scripts/study.py --quick --out /tmp/s  # the same runs on a 100-image subset, about a minute
+
+Each method is one ``datacull train -m experiment=study_cifar10 ...`` sweep over the pruning rates, seed by seed
+(all methods of seed 0 first, so a study cut short still has complete seeds). The static methods of a seed share
+one scoring run through the cache (AUM reads all of it, TDDS and EL2N its first 10 epochs). Everything lands in
+``--out`` (one sweep folder per seed and method), and ``datacull report`` then writes ``report.md``, ``report.csv``
+and ``report.png`` there. Extra arguments after ``--`` are Hydra overrides passed to every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RATES = "0.5,0.7,0.9"
+
+#: name -> the overrides that select the method (papers' settings; nothing here was tuned on the test set)
+METHODS = {
+    "full": ["importance=uniform", "sampler=full", "sampler.pruning_rate=0.0"],
+    "ccs_aum": [
+        "importance=aum",
+        "importance.probability_space=true",
+        "sampler=ccs",
+        f"sampler.pruning_rate={RATES}",
+    ],
+    "tdds": ["importance=tdds", "sampler=tdds", f"sampler.pruning_rate={RATES}"],
+    "el2n_topk": ["importance=el2n", "sampler=topk", f"sampler.pruning_rate={RATES}"],
+    "random": ["importance=uniform", "sampler=random", f"sampler.pruning_rate={RATES}"],
+    "rs2": ["importance=uniform", "sampler=rs2", f"sampler.pruning_rate={RATES}"],
+    "rcap": ["importance=rcap", "sampler=rcap", f"sampler.pruning_rate={RATES}"],
+    "metriq": ["importance=uniform", "sampler=metriq", f"sampler.pruning_rate={RATES}"],
+    "infobatch": ["importance=loss", "sampler=infobatch", "sampler.pruning_rate=0.5"],  # its own setting
+}
+
+#: --quick: the same pipeline on a tiny subset (the scoring run still covers TDDS's 10-epoch window)
+QUICK = [
+    "dataset.subset_per_class=10",
+    "dataset.test_subset_per_class=10",
+    "model.width=8",
+    "trainer.epochs=10",
+    "trainer.batch_size=32",
+]
+
+
+def datacull(arguments: list[str], env: dict[str, str]) -> int:
+    command = [sys.executable, "-m", "datacull", *arguments]
+    print("+ datacull " + " ".join(arguments), flush=True)
+    return subprocess.run(command, env=env).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("outputs/study"), help="study folder (default outputs/study)"
+    )
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of the methods")
+    parser.add_argument("--quick", action="store_true", help="a one-minute version on a 100-image subset")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (after --)")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.methods.split(",")) - set(METHODS))
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+    out = args.out.resolve()
+    env = dict(os.environ, DATACULL_CACHE_DIR=os.environ.get("DATACULL_CACHE_DIR", str(out / "cache")))
+    common = ["experiment=study_cifar10", *(QUICK if args.quick else []), *args.overrides]
+    failed = []
+    started = time.perf_counter()
+    for seed in args.seeds.split(","):
+        for method in args.methods.split(","):
+            sweep_dir = out / f"s{seed}" / method
+            status = datacull(
+                ["train", "-m", *common, *METHODS[method], f"seed={seed}", f"hydra.sweep.dir={sweep_dir}"],
+                env,
+            )
+            if status != 0:
+                failed.append(f"{method} seed {seed} (exit status {status})")
+    print(f"study: {len(args.seeds.split(','))} seed(s) in {time.perf_counter() - started:.0f} s", flush=True)
+    report = datacull(["report", str(out), "--out", str(out)], env)
+    for failure in failed:
+        print(f"error: {failure} failed; see its train.log under {out}", file=sys.stderr)
+    return 1 if failed or report != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
