@@ -207,8 +207,10 @@ def resume(
 
 @app.command()
 def report(
-    paths: list[Path] = typer.Argument(
-        ..., help="Run folders, sweep folders or any folder above them (e.g. outputs); summary.json files."
+    paths: list[Path] | None = typer.Argument(
+        None,
+        help="Run folders, sweep folders or any folder above them; summary.json files (default: the output "
+        "folder, $DATACULL_OUTPUT_DIR or outputs).",
     ),
     out: Path | None = typer.Option(
         None,
@@ -231,6 +233,7 @@ def report(
 
     if output_format not in ("markdown", "csv"):
         _fail(f"--format must be markdown or csv; got {output_format!r}")
+    paths = paths or [Path(os.environ.get("DATACULL_OUTPUT_DIR", "outputs"))]
     if out is None:
         out = paths[0] if len(paths) == 1 and paths[0].is_dir() else Path.cwd()
     try:

@@ -1,9 +1,11 @@
 """``datacull report``: many run folders turned into one comparison table, mean ± std over seeds.
 
 :func:`collect` reads every ``summary.json`` below some paths (single runs and sweeps alike), :func:`summarize`
-groups the completed runs and compares each group with the full-data reference, :func:`write_report` writes
-``report.csv``, ``report_failed.csv``, ``report.md`` and ``report.png``. Runs that failed, are unfinished or
-cannot be read are listed apart and never averaged in: a crashed seed must not pass for a good result.
+groups the completed runs and compares each group with the full-data reference and with static random at the same
+pruning rate, :func:`write_report` writes ``report.csv``, ``report_failed.csv``, ``report.md`` and ``report.png``
+(accuracy against compute, the scoring run included). Runs that failed, are unfinished, cannot be read or repeat
+another run's settings and seed are listed apart and never averaged in: a crashed seed must not pass for a good
+result, and a re-run must not count twice.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ RUN_COLUMNS = [
     "context",
     "settings",
     *FINAL_FIELDS,
+    "train_time_s",
+    "finished_at",
     "error",
 ]
 FAILED_COLUMNS = [
@@ -96,7 +100,26 @@ def collect(paths: Iterable[str | Path]) -> pd.DataFrame:
     records = [_read_run(path) for path in find_summaries(paths)]
     runs = pd.DataFrame(records, columns=[*RUN_COLUMNS, "config"])
     _describe_settings(runs)
+    _set_aside_repeats(runs)
     return runs.drop(columns="config")
+
+
+def _set_aside_repeats(runs: pd.DataFrame) -> None:
+    """Completed runs with the same settings and seed as another are re-runs: only the newest is averaged (a seed
+    counted twice would shrink the spread to nothing); the others are listed as ``duplicate``."""
+    completed = runs[runs["status"] == "completed"]
+    if completed.empty:
+        return
+    identity = [*GROUP_KEYS, "context", "seed"]
+    runs["error"] = runs["error"].astype(object)
+    ordered = completed.assign(_finished=completed["finished_at"].astype("string").fillna("")).sort_values(
+        ["_finished", "run_dir"]
+    )
+    newest = ordered.drop_duplicates(subset=identity, keep="last").set_index(identity)["run_dir"]
+    for index, run in ordered[ordered.duplicated(subset=identity, keep="last")].iterrows():
+        kept = newest.loc[tuple(run[key] for key in identity)]
+        runs.loc[index, "status"] = "duplicate"
+        runs.loc[index, "error"] = f"same settings and seed as {kept}, a newer run; only that one is averaged"
 
 
 def _read_run(path: Path) -> dict[str, Any]:
@@ -209,8 +232,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     done = runs[runs["status"] == "completed"].copy()
     if done.empty:
         return pd.DataFrame(columns=[*TABLE_COLUMNS, "context"])
-    for column in ("pruning_rate", *FINAL_FIELDS):
+    for column in ("pruning_rate", *FINAL_FIELDS, "train_time_s"):
         done[column] = pd.to_numeric(done[column])
+    done["compute"] = 1.0 - done["compute_saved"]
     for column in ("epochs", "seed"):
         done[column] = pd.to_numeric(done[column]).astype("Int64")
     context_keys = ["dataset", "model", "epochs", "context"]
@@ -224,6 +248,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         joined = done.join(by_seed, on=[*context_keys, "seed"]).join(overall, on=context_keys)
         done[f"delta_{metric}"] = joined[metric] - joined["ref_seed"].fillna(joined["ref_mean"])
         done["paired"] = joined["ref_seed"].notna()
+    _compare_with_random(done, context_keys)
     grouped = done.groupby(GROUP_KEYS + ["context"], sort=True, dropna=False)
     table = grouped.agg(
         runs=("seed", "size"),
@@ -236,13 +261,34 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         delta_test_acc=("delta_test_acc", "mean"),
         delta_worst_class_acc=("delta_worst_class_acc", "mean"),
         paired_seeds=("paired", "sum"),
+        delta_random_test_acc=("delta_random_test_acc", "mean"),
+        delta_random_worst_class_acc=("delta_random_worst_class_acc", "mean"),
+        compute_mean=("compute", "mean"),
+        compute_std=("compute", "std"),
         compute_saved_mean=("compute_saved", "mean"),
         compute_saved_std=("compute_saved", "std"),
         realized_pruning_rate_mean=("realized_pruning_rate", "mean"),
+        train_time_s_mean=("train_time_s", "mean"),
         wall_time_s_mean=("wall_time_s", "mean"),
         reference=("reference", "any"),
     ).reset_index()
     return table
+
+
+def _compare_with_random(done: pd.DataFrame, context_keys: list[str]) -> None:
+    """``delta_random_*``: each run minus static random (``sampler=random`` with its default settings) at the same
+    pruning rate and context, paired by seed where that seed exists, else against random's mean; blank for runs
+    whose realized pruning rate is not the configured one (InfoBatch)."""
+    keys = [*context_keys, "pruning_rate"]
+    random = done[(done["sampler"] == "random") & (done["settings"] == done["context"])]
+    for metric in ("test_acc", "worst_class_acc"):
+        by_seed = random.groupby([*keys, "seed"])[metric].mean().rename("random_seed")
+        overall = by_seed.groupby(keys).mean().rename("random_mean")
+        joined = done.join(by_seed, on=[*keys, "seed"]).join(overall, on=keys)
+        delta = joined[metric] - joined["random_seed"].fillna(joined["random_mean"])
+        # a run that prunes another share than it was configured for (InfoBatch) has no random at its rate
+        at_its_rate = (done["realized_pruning_rate"] - done["pruning_rate"]).abs() <= 0.01
+        done[f"delta_random_{metric}"] = delta.where(at_its_rate | done["reference"])
 
 
 def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -268,16 +314,22 @@ TABLE_COLUMNS = [
     "delta_test_acc",
     "delta_worst_class_acc",
     "paired_seeds",
+    "delta_random_test_acc",
+    "delta_random_worst_class_acc",
+    "compute_mean",
+    "compute_std",
     "compute_saved_mean",
     "compute_saved_std",
     "realized_pruning_rate_mean",
+    "train_time_s_mean",
     "wall_time_s_mean",
     "reference",
 ]
 
 
 def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
-    """The table as Markdown (also what the command prints), the runs left out below it."""
+    """The table as Markdown (also what the command prints), footnotes for blank comparisons, the runs left out
+    below it. ``best_test_acc`` stays in report.csv only: it is chosen on the test set."""
     rows = []
     show_settings = table["settings"].astype(bool).any()
     for _, row in table.iterrows():
@@ -288,20 +340,41 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
             "importance": row["importance"],
             "sampler": row["sampler"] + (" (ref)" if row["reference"] else ""),
             "pruning rate": f"{row['pruning_rate']:g}",
+            "realized": f"{row['realized_pruning_rate_mean']:.3f}",
             "settings": row["settings"],
             "n": str(row["runs"]),
             "test acc": _pm(row["test_acc_mean"], row["test_acc_std"]),
             "worst-class acc": _pm(row["worst_class_acc_mean"], row["worst_class_acc_std"]),
-            "best test acc": f"{row['best_test_acc_mean']:.4f}",
-            "Δ test acc": _signed(row["delta_test_acc"]),
-            "Δ worst-class": _signed(row["delta_worst_class_acc"]),
-            "compute saved": f"{row['compute_saved_mean']:.3f}",
-            "wall time (s)": f"{row['wall_time_s_mean']:.1f}",
+            "Δ test vs full": _signed(row["delta_test_acc"], "¹"),
+            "Δ worst vs full": _signed(row["delta_worst_class_acc"], "¹"),
+            "Δ test vs random": _signed(row["delta_random_test_acc"], "" if row["reference"] else "²"),
+            "Δ worst vs random": _signed(
+                row["delta_random_worst_class_acc"], "" if row["reference"] else "²"
+            ),
+            "compute": _pm(row["compute_mean"], row["compute_std"], digits=3),
+            "train time (s)": ""
+            if math.isnan(row["train_time_s_mean"])
+            else f"{row['train_time_s_mean']:.1f}",
         }
         if not show_settings:
             del cells["settings"]
         rows.append(cells)
     parts = [_pipe_table(rows) if rows else "No completed runs to average."]
+    if rows:
+        parts.append(
+            "\ncompute: samples trained, the scoring run included, as a multiple of one full-data run under the "
+            "same budget (1 − compute_saved); realized: the realized pruning rate of training alone."
+        )
+    if rows and (table["delta_test_acc"].isna() & ~table["reference"]).any():
+        parts.append(
+            "¹ blank: no full-data reference with the same dataset, model, epochs and settings; make one with "
+            "`datacull train sampler=full` and those settings (the same seeds pair up)."
+        )
+    if rows and (table["delta_random_test_acc"].isna() & ~table["reference"]).any():
+        parts.append(
+            "² blank: no static random run (`sampler=random`) with the same settings at that pruning rate "
+            "(InfoBatch's realized rate is its own)."
+        )
     if len(failed):
         parts.append(f"\nNot averaged ({len(failed)} run(s) failed, unfinished or unreadable):\n")
         parts.append(
@@ -319,12 +392,12 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.4f}" if math.isnan(std) else f"{mean:.4f} ± {std:.4f}"
+def _pm(mean: float, std: float, digits: int = 4) -> str:
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _signed(value: float) -> str:
-    return "" if math.isnan(value) else f"{value:+.4f}"
+def _signed(value: float, blank_note: str = "") -> str:
+    return blank_note if math.isnan(value) else f"{value:+.4f}"
 
 
 def _pipe_table(rows: list[dict[str, str]]) -> str:
@@ -360,8 +433,9 @@ def write_report(table: pd.DataFrame, failed: pd.DataFrame, out_dir: str | Path)
 
 
 def plot(table: pd.DataFrame) -> bytes:
-    """PNG bytes: per dataset/model/epochs/context, accuracy against pruning rate (test solid, worst-class dashed,
-    std error bars, the reference as horizontal lines) and compute saved against pruning rate."""
+    """PNG bytes: per dataset/model/epochs/context, test and worst-class accuracy against compute (samples trained,
+    the scoring run included, as multiples of one full-data run), one line per method through its pruning rates
+    with std error bars over seeds in both directions, the full-data reference as a horizontal line and band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -369,58 +443,53 @@ def plot(table: pd.DataFrame) -> bytes:
 
     contexts = list(table.groupby(["dataset", "model", "epochs", "context"], sort=True))
     figure, axes = plt.subplots(
-        len(contexts), 2, figsize=(12, 4.5 * len(contexts)), squeeze=False, constrained_layout=True
+        len(contexts), 2, figsize=(13, 5 * len(contexts)), squeeze=False, constrained_layout=True
     )
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for (accuracy, saved), ((dataset, model, epochs, context), rows) in zip(axes, contexts, strict=True):
-        reference = rows[rows["reference"]]
-        for _, ref in reference.iterrows():
-            accuracy.axhline(ref["test_acc_mean"], color="black", lw=1, label="reference test acc")
-            accuracy.axhline(
-                ref["worst_class_acc_mean"], color="black", lw=1, ls="--", label="reference worst-class"
-            )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"] + ["#444444", "#bcbd22", "#17becf"]
+    markers = "osD^v<>ph*X"
+    for panels, ((dataset, model, epochs, context), rows) in zip(axes, contexts, strict=True):
         methods = rows[~rows["reference"]].groupby(["importance", "sampler", "settings"], sort=True)
-        for number, ((importance, sampler, settings), method) in enumerate(methods):
-            method = method.sort_values("pruning_rate")
-            label = (sampler if importance == NO_IMPORTANCE else f"{importance}/{sampler}") + (
-                f" {settings[len(context) :].strip()}" if settings != context else ""
-            )
-            color = colors[number % len(colors)]
-            x = method["pruning_rate"]
-            accuracy.errorbar(
-                x, method["test_acc_mean"], yerr=method["test_acc_std"], color=color, marker="o", capsize=3
-            )
-            accuracy.errorbar(
-                x,
-                method["worst_class_acc_mean"],
-                yerr=method["worst_class_acc_std"],
-                color=color,
-                marker="s",
-                ls="--",
-                capsize=3,
-            )
-            accuracy.plot([], [], color=color, label=label)
-            saved.errorbar(
-                x,
-                method["compute_saved_mean"],
-                yerr=method["compute_saved_std"],
-                color=color,
-                marker="o",
-                capsize=3,
-                label=label,
-            )
         title = f"{dataset} · {model} · {epochs} epochs" + (f" · {context}" if context else "")
-        accuracy.set(
-            title=f"{title}\ntest (solid) and worst-class (dashed) accuracy",
-            xlabel="pruning rate",
-            ylabel="accuracy",
-        )
-        saved.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="= pruning rate")
-        saved.set(title="compute saved (scoring run included)", xlabel="pruning rate", ylabel="compute saved")
-        for axis in (accuracy, saved):
-            axis.set_xlim(-0.02, max(1.0, rows["pruning_rate"].max() + 0.02))
+        for axis, metric, name in zip(
+            panels, ("test_acc", "worst_class_acc"), ("test", "worst-class"), strict=True
+        ):
+            for _, ref in rows[rows["reference"]].iterrows():
+                mean, std = ref[f"{metric}_mean"], ref[f"{metric}_std"]
+                axis.axhline(mean, color="black", lw=1.2, label=f"full data ({mean:.3f})")
+                if not math.isnan(std):
+                    axis.axhspan(mean - std, mean + std, color="black", alpha=0.08, lw=0)
+            for number, ((importance, sampler, settings), method) in enumerate(methods):
+                method = method.sort_values("compute_mean")
+                label = (sampler if importance == NO_IMPORTANCE else f"{importance}/{sampler}") + (
+                    f" {settings[len(context) :].strip()}" if settings != context else ""
+                )
+                axis.errorbar(
+                    method["compute_mean"],
+                    method[f"{metric}_mean"],
+                    xerr=method["compute_std"].fillna(0),
+                    yerr=method[f"{metric}_std"].fillna(0),
+                    color=colors[number % len(colors)],
+                    marker=markers[number % len(markers)],
+                    capsize=3,
+                    label=label,
+                )
+                for _, point in method.iterrows():  # the pruning rate beside each point
+                    axis.annotate(
+                        f"{point['pruning_rate']:g}",
+                        (point["compute_mean"], point[f"{metric}_mean"]),
+                        textcoords="offset points",
+                        xytext=(4, 4),
+                        fontsize=7,
+                        color=colors[number % len(colors)],
+                    )
+            axis.set(
+                title=f"{title}\n{name} accuracy (mean ± std over seeds; labels: pruning rate)",
+                xlabel="compute: samples trained incl. the scoring run (× one full-data run)",
+                ylabel=f"{name} accuracy",
+            )
+            axis.axvline(1.0, color="grey", lw=0.8, ls=":")
             axis.grid(alpha=0.3)
-            axis.legend(fontsize="small")
+            axis.legend(fontsize="small", loc="best")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)

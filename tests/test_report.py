@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from datacull.cli import app
 from datacull.errors import InputError
-from datacull.report import collect, failed_runs, report, summarize, write_report
+from datacull.report import collect, failed_runs, markdown, report, summarize, write_report
 from datacull.runner import train
 
 from .test_cli import datacull
@@ -224,3 +224,78 @@ def test_report_on_real_runs_of_a_sweep_and_a_failed_run(tmp_path):
     assert failed.status == "failed" and "CCS needs" in failed.error
     assert "| random" in result.stdout and "CCS needs" in result.stdout
     assert (tmp_path / "outputs" / "report.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_delta_against_static_random_at_the_same_rate_by_hand(tmp_path):
+    for seed, acc in ((0, 0.60), (1, 0.70)):
+        write_run(
+            tmp_path,
+            f"random_{seed}",
+            sampler="random",
+            pruning_rate=0.9,
+            realized_pruning_rate=0.9,
+            seed=seed,
+            test_acc=acc,
+        )
+    for seed, acc in ((0, 0.66), (1, 0.71), (2, 0.62)):
+        write_run(
+            tmp_path,
+            f"ccs_{seed}",
+            importance="aum",
+            sampler="ccs",
+            pruning_rate=0.9,
+            realized_pruning_rate=0.9,
+            seed=seed,
+            test_acc=acc,
+        )
+    write_run(tmp_path, "ccs_other_rate", importance="aum", sampler="ccs", pruning_rate=0.5, test_acc=0.8)
+    # InfoBatch configured at 0.9 but realizing 0.3 is not compared with random at 0.9
+    write_run(
+        tmp_path,
+        "infobatch",
+        importance="loss",
+        sampler="infobatch",
+        pruning_rate=0.9,
+        realized_pruning_rate=0.3,
+    )
+    table = summarize(collect([tmp_path]))
+    ccs = row(table, sampler="ccs", pruning_rate=0.9)
+    # seeds 0 and 1 against random's own seeds (+.06, +.01), seed 2 against random's mean .65 (-.03)
+    assert ccs["delta_random_test_acc"] == pytest.approx((0.06 + 0.01 - 0.03) / 3)
+    assert row(table, sampler="random")["delta_random_test_acc"] == pytest.approx(0.0)
+    assert pd.isna(row(table, sampler="ccs", pruning_rate=0.5)["delta_random_test_acc"])
+    assert pd.isna(row(table, sampler="infobatch")["delta_random_test_acc"])
+    assert ccs["compute_mean"] == pytest.approx(0.5)  # 1 - compute_saved
+    text = markdown(table, failed_runs(collect([tmp_path])))
+    assert "² blank: no static random run" in text and "¹ blank: no full-data reference" in text
+
+
+def test_a_rerun_with_the_same_settings_and_seed_is_not_averaged_twice(tmp_path):
+    write_run(
+        tmp_path, "first", sampler="random", seed=0, test_acc=0.5, finished_at="2026-01-01T10:00:00+00:00"
+    )
+    write_run(
+        tmp_path, "again", sampler="random", seed=0, test_acc=0.7, finished_at="2026-01-02T10:00:00+00:00"
+    )
+    write_run(
+        tmp_path,
+        "other_seed",
+        sampler="random",
+        seed=1,
+        test_acc=0.6,
+        finished_at="2026-01-01T09:00:00+00:00",
+    )
+    runs = collect([tmp_path])
+    random = row(summarize(runs), sampler="random")
+    assert random["runs"] == 2 and random["test_acc_mean"] == pytest.approx(0.65)
+    (duplicate,) = failed_runs(runs).itertuples()
+    assert duplicate.status == "duplicate" and duplicate.run_dir.endswith("first")
+    assert "same settings and seed as" in duplicate.error and duplicate.error.count("again") == 1
+
+
+def test_report_without_a_path_reads_the_output_folder(tmp_path, monkeypatch):
+    write_run(tmp_path / "outputs" / "runs", "one", sampler="random")
+    monkeypatch.setenv("DATACULL_OUTPUT_DIR", str(tmp_path / "outputs"))
+    result = CliRunner().invoke(app, ["report"])
+    assert result.exit_code == 0 and "| random" in result.stdout
+    assert (tmp_path / "outputs" / "report.csv").exists()
