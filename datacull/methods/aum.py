@@ -33,13 +33,10 @@ def margins(logits: torch.Tensor, labels: torch.Tensor, probability_space: bool)
 class AUMImportance(TrajectoryImportance):
     """Area under the margin: mean over epochs of (assigned logit - largest other logit); low = hard.
 
-    Follows Pleiss et al. (2020), Eq. 1-2: the margin of the logits of each training step (train mode,
-    augmented, before the update), averaged over the first ``trajectory_length`` epochs.
-    ``probability_space=True`` uses the margin of softmax probabilities instead, as the official CCS code
-    (``generate_importance_score.py``) does; it sums where we average, which ranks identically.
-    Differences: the official AUM code skips epoch 0 (initialization noise); we average every logged epoch,
-    as the original DataCull did. Epochs in which a sample was not trained are left out of its mean; a
-    sample never seen gets the mean score of the others (neutral).
+    Pleiss et al. (NeurIPS 2020): the margin of each training step's logits (or, with ``probability_space=True``,
+    of its softmax probabilities, as the official CCS code), averaged over the first ``trajectory_length`` epochs
+    of the scoring run (null: all of it). Definition, defaults and differences from the paper:
+    docs/methods.md#aum.
     """
 
     paper = "Pleiss et al., Identifying Mislabeled Data using the Area Under the Margin Ranking, NeurIPS 2020"

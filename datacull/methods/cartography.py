@@ -16,18 +16,10 @@ METRICS = ("confidence", "variability")
 class CartographyImportance(TrajectoryImportance):
     """Mean (confidence; low = hard) or population std (variability; high = ambiguous) of p(gold) across epochs.
 
-    Swayamdipta et al. (EMNLP 2020), as the official ``train_dy_filtering.py``: p_e(gold) is the softmax
-    probability of the label from the training-step logits of epoch e (train mode, augmented, before the
-    update; the official code logs the training forward pass with dropout active). ``confidence`` is its
-    mean over the first ``trajectory_length`` epochs, ``variability`` its standard deviation with ddof=0
-    (``np.std``). The paper's selections are "hard-to-learn" (lowest confidence) and "ambiguous" (highest
-    variability): confidence declares higher = easier, variability higher = harder, so every sampler keeps
-    those ends by default ("easy-to-learn" is ``sampler.easiest=true`` with confidence).
-
-    Differences: the official ``--include_ci`` variability variant and its other metrics (correctness,
-    forgetfulness, threshold closeness) are not offered; it writes one sample more than the fraction asks,
-    the samplers here keep the exact count. Epochs that did not train a sample are left out of its statistics;
-    a sample never trained is neutral (the mean score).
+    Dataset cartography (Swayamdipta et al., EMNLP 2020): statistics of the label's softmax probability over the
+    training steps of the scoring run's first ``trajectory_length`` epochs (null: all); samplers keep the
+    ambiguous (variability) or hard-to-learn (confidence) end. Definition, defaults and differences from the
+    paper: docs/methods.md#cartography.
     """
 
     paper = "Swayamdipta et al., Dataset Cartography: Mapping and Diagnosing Datasets with Training Dynamics, EMNLP 2020"

@@ -48,18 +48,10 @@ def stratum_budgets(sizes: torch.Tensor, budget: int) -> torch.Tensor:
 class CCSDataLoader(RankingSampler):
     """Static: drop the hardest beta fraction, then sample evenly across equal-width score strata.
 
-    Coverage-centric coreset selection (Zheng et al., ICLR 2023, Algorithm 1): remove the ``beta * N``
-    hardest samples (mislabeled or too hard), split the rest into ``num_strata`` equal-width strata of the
-    score range, and fill the budget visiting strata from the smallest, each taking
-    min(size, remaining budget // strata left), uniformly at random inside a stratum. The kept count is
-    exactly ``required_num_samples`` whenever ``beta <= pruning_rate``.
-
-    Differences from the official code (``core/data/Coreset.py``): it always cuts the lowest-AUM samples,
-    whatever score it stratifies; we cut the hardest by the given score, as Algorithm 1 says (identical for
-    AUM). Its bins span [min, 1.0001 * max), which loses the maximum when max <= 0; ours span [min, max]
-    with the maximum in the last bin. The budget is round((1 - p) N) rather than int((1 - p) N).
-    ``beta="auto"`` takes the paper's value for the pruning rate (:data:`PAPER_BETA`, row ``beta_table``); see
-    ``docs/methods.md`` for the table and its sources.
+    Coverage-centric coreset selection (Zheng et al., ICLR 2023): cut the floor(beta N) hardest samples, split the
+    rest into ``num_strata`` equal-width score strata and fill the budget from the smallest stratum up, uniformly
+    inside each; ``beta="auto"`` takes the paper's value for the pruning rate (:data:`PAPER_BETA`). Definition,
+    defaults and differences from the paper: docs/methods.md#ccs.
     """
 
     paper = "Zheng et al., Coverage-centric Coreset Selection for High Pruning Rates, ICLR 2023"

@@ -19,16 +19,9 @@ def error_norms(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 class EL2NImportance(TrajectoryImportance):
     """Error L2-norm: ||softmax(logits) - onehot(y)||_2 averaged over the first epochs of training; high = hard.
 
-    Paul et al. (NeurIPS 2021): the norm of the error vector of a model early in training (CIFAR-10: epoch
-    20 of 200), averaged over 10 independently trained models, in an extra evaluation pass. Keeping the
-    highest scores is the paper's rule.
-
-    Differences, on purpose: as the official CCS code (``generate_importance_score.py``), we read the
-    logits of the training steps of one scoring run (train mode, augmented, before the update) and
-    average the norm over its first ``trajectory_length`` epochs, instead of one checkpoint of 10 models:
-    the scoring run is shared with every other trajectory score and costs one run, not ten. CCS sums over
-    epochs 0..9 where we average (same ranking when every sample is trained every epoch). Epochs in which a
-    sample was not trained are left out of its mean; a sample never trained is neutral (the mean score).
+    Paul et al. (NeurIPS 2021): the norm of the error vector, here of each training step's logits averaged over
+    the scoring run's first ``trajectory_length`` epochs (as the official CCS code reads epochs 0-9); keeping the
+    highest is the paper's rule. Definition, defaults and differences from the paper: docs/methods.md#el2n.
     """
 
     paper = "Paul, Ganguli, Dziugaite, Deep Learning on a Data Diet: Finding Important Examples Early in Training, NeurIPS 2021"

@@ -12,10 +12,9 @@ from .uncertainty import UncertaintyImportance
 class EntropyImportance(UncertaintyImportance):
     """Entropy of the predicted class distribution, -sum_k p_k log p_k; high = uncertain = hard.
 
-    DeepCore's ``Uncertainty(selection_method="Entropy")`` (see :class:`UncertaintyImportance` for which
-    logits are scored). Differences: DeepCore scores sum_k p_k log(p_k + 1e-6), the negative entropy with a
-    guard, and keeps its lowest values; we return the entropy itself (0 log 0 = 0, no guard needed) and
-    declare that higher is harder, which keeps the same samples.
+    DeepCore's ``Uncertainty`` entropy score, computed on each sample's latest training-step logits within the
+    scoring run's first ``trajectory_length`` epochs. Definition, defaults and differences from DeepCore:
+    docs/methods.md#entropy.
     """
 
     higher_is_harder = True

@@ -16,17 +16,9 @@ from .ucb import RunningScoreSampler
 class EpsilonGreedyDataLoader(RunningScoreSampler):
     """Dynamic: keep the top samples by running mean score, and an epsilon share drawn at random from the rest.
 
-    After Raju et al. (2021), who propose an epsilon-greedy rule over each sample's loss statistics and
-    select anew every few epochs (``sampler.resample_every``). Statistics as in
-    :class:`~datacull.methods.ucb.RunningScoreSampler`; of the K = ``required_num_samples`` kept,
-    floor(``epsilon`` K) are drawn uniformly from the samples outside the top K - floor(epsilon K) by running
-    mean (exploration), the others are that top (exploitation; ties broken at random). With
-    ``importance=loss`` (the default under this sampler) the scores are the latest training losses.
-
-    Assumptions: the paper body could not be checked (only its abstract); the split of K, epsilon = 0.1, the
-    running mean with ema_rate = 0.8 follow an unofficial port (``sodabori/dataset_pruning``), whose
-    statistics are never updated through a bug (it ranks by the last loss); updating only the trained
-    samples' statistics is our choice.
+    After Raju et al. (2021; only the abstract could be read), with defaults from an unofficial port: of the K
+    kept, floor(epsilon K) are drawn uniformly outside the top K - floor(epsilon K) by an exponential running mean
+    of each sample's score. Definition, defaults and differences from the paper: docs/methods.md#epsilon_greedy.
     """
 
     def __init__(self, dataset, pruning_rate: float, epsilon: float = 0.1, **kwargs):

@@ -12,19 +12,10 @@ from ..registry import register_importance
 class ForgettingImportance(TrajectoryImportance):
     """Number of forgetting events (correct -> incorrect between presentations); never learned ranks hardest.
 
-    Toneva et al. (ICLR 2019), as the official ``example_forgetting`` code: a sample is correct in an epoch
-    when the argmax of its training-step logits (train mode, augmented, before the update) is its label; a
-    forgetting event is a correct presentation followed by an incorrect one; the first presentation is
-    compared with nothing. A sample never classified correctly gets the number of epochs read added (the
-    official ``sort_examples_by_forgetting`` adds the number of presentations), which ranks it above every
-    learned sample (those forget at most half as often) and stands in for the paper's "infinitely
-    forgettable". Higher = harder = kept; unforgettable samples (0) are pruned first.
-
-    Differences: the paper counts over the whole training run; we count over the first
-    ``trajectory_length`` epochs of the scoring run (set it to the full length for the paper's setting).
-    Counts are not summed over several runs. DeepCore and CCS give never-learned samples 0 (easy); we follow
-    the official code. Epochs that did not train a sample are skipped (presentations are consecutive
-    trained epochs); a sample never trained is neutral (the mean score).
+    Toneva et al. (ICLR 2019), as the official ``example_forgetting`` code: forgetting events of the training-step
+    predictions over the scoring run's first ``trajectory_length`` epochs (null: all of it, as the paper); a
+    sample never classified correctly gets the number of epochs read added. Definition, defaults and differences
+    from the paper: docs/methods.md#forgetting.
     """
 
     paper = "Toneva et al., An Empirical Study of Example Forgetting during Deep Neural Network Learning, ICLR 2019"

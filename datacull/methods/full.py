@@ -14,10 +14,8 @@ from ..registry import register_sampler
 class FullDataLoader(DCDataLoader):
     """Keeps every sample every epoch: the full-data reference run every comparison needs.
 
-    ``pruning_rate`` is ignored: the loader keeps all N samples whatever it says, and warns when it is not 0
-    (its ``pruning_rate`` and ``required_num_samples`` then report 0 and N, and the runner's summary shows
-    ``realized_pruning_rate`` 0). It is accepted rather than refused so that a sweep over pruning rates
-    can include ``sampler=full`` as the reference curve without failing jobs.
+    A baseline: ``pruning_rate`` is ignored, with a warning when it is not 0, so that a sweep over pruning rates
+    can include ``sampler=full`` as the reference curve. Definition and defaults: docs/methods.md#full.
     """
 
     paper = "baseline (full-data training, no pruning)"

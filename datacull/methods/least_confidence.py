@@ -12,11 +12,9 @@ from .uncertainty import UncertaintyImportance
 class LeastConfidenceImportance(UncertaintyImportance):
     """One minus the largest predicted probability, 1 - max_k p_k; high = uncertain = hard.
 
-    DeepCore's ``Uncertainty(selection_method="LeastConfidence")`` with the textbook definition. Difference:
-    DeepCore scores the raw largest logit, max_k z_k (low = uncertain), which changes when all logits shift
-    by a constant although the prediction does not; we use the probability, so the score lies in
-    [0, 1 - 1/C] and depends only on the prediction. See :class:`UncertaintyImportance` for which logits
-    are scored.
+    DeepCore's ``Uncertainty`` least-confidence score in its textbook probability form (DeepCore uses the raw
+    largest logit), computed on each sample's latest training-step logits within the scoring run's first
+    ``trajectory_length`` epochs. Definition, defaults and differences: docs/methods.md#least_confidence.
     """
 
     higher_is_harder = True

@@ -18,15 +18,10 @@ MODES = ("latest", "mean")
 class LossImportance(DCImportance):
     """Per-sample cross-entropy: the latest value (online) or the mean over the first epochs (static); high = hard.
 
-    ``mode="latest"`` is the score of loss-based dynamic pruning, e.g. InfoBatch (Qin et al., ICLR 2024):
-    each sample's most recent training loss (train mode, augmented, before the update), updated from the
-    run's own previous epoch; a sample not trained since keeps its last value, and every sample starts at
-    log C, the loss of a uniform prediction (all equal, so a rule such as InfoBatch's "below the mean"
-    selects nothing before the first epoch; the official InfoBatch starts all scores at 3, which acts the
-    same). ``mode="mean"`` is the static loss score (e.g. in CCS's ``generate_importance_score.py``): the mean
-    loss over the first ``trajectory_length`` epochs of the scoring run, over the epochs that trained
-    each sample (never trained = neutral). Under a static sampler, ``latest`` scores the last epoch of
-    the scoring run. Epochs ``latest`` has read are deleted unless ``flush=False`` (it never re-reads them).
+    ``mode="latest"`` is each sample's most recent training loss, refreshed from the run's own epochs (InfoBatch's
+    score); ``mode="mean"`` is a datacull baseline, the mean training loss over the scoring run's first
+    ``trajectory_length`` epochs (not CCS's ``loss``, which is one pass of its final checkpoint). Definition,
+    defaults and references: docs/methods.md#loss.
     """
 
     paper = "Qin et al., InfoBatch: Lossless Training Speed Up by Unbiased Dynamic Data Pruning, ICLR 2024 (latest loss)"

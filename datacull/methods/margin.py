@@ -12,9 +12,9 @@ from .uncertainty import UncertaintyImportance
 class MarginImportance(UncertaintyImportance):
     """Top-1 minus top-2 predicted probability; low = uncertain = hard.
 
-    DeepCore's ``Uncertainty(selection_method="Margin")``, as it computes it: the gap between the two
-    largest predicted probabilities, whatever the label (unlike AUM, which uses the label's logit). See
-    :class:`UncertaintyImportance` for which logits are scored. A single-class problem has margin 1.
+    DeepCore's ``Uncertainty`` margin score (the label is not used), computed on each sample's latest
+    training-step logits within the scoring run's first ``trajectory_length`` epochs. Definition, defaults and
+    differences from DeepCore: docs/methods.md#margin.
     """
 
     higher_is_harder = False

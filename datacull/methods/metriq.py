@@ -15,15 +15,10 @@ from ..sampling import apportion, class_counts, sample_per_class
 class MetriQDataLoader(DCDataLoader):
     """Static, class-wise random: each class keeps a share proportional to its validation error.
 
-    MetriQ (Vysogorets et al., 2024): the keep density of class c is proportional to its validation error
-    1 - acc_c, scaled so the total is ``required_num_samples``; a class whose density would exceed 1 keeps all
-    its samples and its surplus is shared among the others in proportion to their errors; samples are
-    drawn uniformly inside each class ("Random+MetriQ"). This is the paper's Algorithm 1 (density form).
-    Differences: the official code makes the kept count, not the density, proportional to error (the same
-    on balanced data), floors it and tops up at random from any class, and keeps a class with zero error
-    whole (an edge case); we round by largest remainder to the exact total, and a zero-error class keeps
-    nothing unless the others are saturated, when the remainder is shared in proportion to class size.
-    The original DataCull floored each class and fell short of the total.
+    MetriQ (Vysogorets et al., 2024; "Random+MetriQ"): class keep densities proportional to 1 - acc_c, saturated
+    classes capped and their surplus shared, samples uniform inside each class; the accuracies come from a query
+    run on the training set minus a validation split, never from the test set. Definition, defaults and
+    differences from the paper: docs/methods.md#metriq.
     """
 
     paper = "Vysogorets et al., Robust Data Pruning: Uncovering and Overcoming Implicit Bias (MetriQ), arXiv 2404.05579, 2024"

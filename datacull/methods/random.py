@@ -14,10 +14,8 @@ from .uncertainty import DEEPCORE
 class RandomDataLoader(DCDataLoader):
     """Static uniform random subset, optionally class-stratified: the baseline every static method must beat.
 
-    Keeps ``required_num_samples`` = round((1 - p) N) samples drawn uniformly without replacement, once.
-    ``stratified=True`` gives each class a share proportional to its size (largest remainders, so the
-    total is exact) and draws uniformly inside each class. DeepCore's ``Uniform`` does the same, with
-    per-class round(fraction N_c) in its balanced mode (whose total can miss by rounding).
+    A baseline: round((1 - p) N) samples drawn uniformly without replacement, once (``stratified=True``:
+    class-proportional quotas, uniform inside each class). Definition and defaults: docs/methods.md#random.
     """
 
     paper = f"random baseline, as DeepCore's Uniform ({DEEPCORE})"

@@ -28,11 +28,9 @@ def classwise_softmax(values: torch.Tensor, labels: torch.Tensor, num_classes: i
 class RCAPImportance(DCImportance):
     """Dynamic: each sample's latest loss, clipped, as a per-class softmax distribution (temperature beta).
 
-    RCAP (Hassan et al., UAI 2025), as its official implementation: each sample's most recent training loss,
-    clipped to [0, log C], through a softmax with temperature ``beta`` inside each class; samples not trained
-    since keep their last value (initially the clip value). The scores also carry the class-wise aggregated loss
-    (the mean clipped loss of each class's samples trained since the previous call) that the RCAP sampler
-    budgets by. Definitions, defaults and differences: ``docs/methods.md``.
+    RCAP (Hassan et al., UAI 2025), as its official code: the latest training loss clipped to [0, log C], through
+    a softmax with temperature ``beta`` inside each class; the scores also carry each class's mean clipped loss,
+    which the RCAP sampler budgets by. Definition, defaults and differences from the paper: docs/methods.md#rcap.
     """
 
     paper = "Hassan et al., RCAP: Robust, Class-Aware, Probabilistic Dynamic Dataset Pruning, UAI 2025"
@@ -85,13 +83,10 @@ CLASS_MASSES = ("loss", "trained_importance")
 class RCAPDataLoader(DCDataLoader):
     """Dynamic, class-aware probabilistic: class budgets ∝ sqrt(mass × prior), samples drawn by importance.
 
-    RCAP (Hassan et al., UAI 2025): class c keeps a share of the budget proportional to sqrt(mass_c * prior_c),
-    capped at its size with the surplus shared again, at least one sample; inside each class samples are drawn
-    without replacement in proportion to their scores. ``class_mass="loss"`` (default) is the class-wise
-    aggregated loss the paper's abstract names: the mean clipped loss of the class's samples trained last round,
-    carried by RCAP's scores (for scores without it, the mean score of those samples). ``"trained_importance"``
-    is the official code's mass, the sum of the scores over the samples trained last round, which shrinks with
-    the class's own subset and can starve a class down to its one guaranteed sample. See ``docs/methods.md``.
+    RCAP (Hassan et al., UAI 2025): class c gets a share of the budget proportional to sqrt(mass_c * prior_c),
+    capped at its size with the surplus shared again and at least one sample, and its samples are drawn without
+    replacement in proportion to their scores; ``class_mass`` chooses the class's mean loss (default) or the
+    official code's mass. Definition, defaults and differences from the paper: docs/methods.md#rcap.
     """
 
     paper = RCAPImportance.paper

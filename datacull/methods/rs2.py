@@ -13,17 +13,9 @@ from ..sampling import random_subset
 class RS2DataLoader(DCDataLoader):
     """Dynamic random: a fresh subset every round, walking a shuffled permutation without replacement.
 
-    RS2 (Okanovic et al., ICLR 2024). Without replacement (the paper's default), each round takes the next
-    ``required_num_samples`` indices of a shuffled permutation, so every sample is seen once before any is
-    seen twice; when fewer than a round's worth remain, the remainder is taken first and the round is
-    completed from a new permutation (which excludes the remainder, so a round never repeats a sample).
-    With replacement, each round draws an independent uniform subset, optionally class-stratified.
-
-    Differences from the official code (``uniform_no_replacement.py``): at the end of a pass it joins the
-    tail with the head of the same permutation and yields one sample too few (an off-by-one); we keep the
-    exact count. Stratified rounds there take round(fraction * N_c) per class; we apportion to the exact
-    total. The paper compresses the learning-rate schedule to the reduced number of steps, which the
-    runner's progress-based schedules do by construction.
+    RS2 (Okanovic et al., ICLR 2024): each round takes the next round((1 - p) N) indices of a shuffled
+    permutation, so every sample is seen once before any is seen twice (with replacement: an independent uniform
+    subset each round). Definition, defaults and differences from the paper: docs/methods.md#rs2.
     """
 
     paper = (

@@ -26,17 +26,10 @@ def kl_terms(probabilities: torch.Tensor) -> torch.Tensor:
 class TDDSImportance(DCImportance):
     """Temporal dual-depth score: variability of per-epoch KL-like prediction changes, late windows weighted most.
 
-    Follows the official TDDS code (Zhang et al., CVPR 2024): softmax the logits of the first
-    ``trajectory_length`` epochs; per consecutive epoch pair take sum_c |p_{t+1} log(p_{t+1}/p_t)|; inside each
-    sliding window of ``window_size`` epochs take the L2 norm of the terms' deviations from their window
-    mean; window k of K is weighted decay * (1 - decay)^(K-1-k) (an exponential moving average ending at the
-    last window) and the weighted norms are summed. Higher = more informative = kept.
-
-    Differences: the original DataCull summed squared deviations (no square root), where the official code
-    takes the norm; we follow the official code. Pairs with an epoch in which the sample was not trained are
-    left out (the official code always trains on all data). The official subset training also scales each
-    batch's loss by the batch mean of the min-max normalized score, a step the paper does not describe; the
-    runner does not replicate it.
+    TDDS (Zhang et al., CVPR 2024), as the official code: per epoch pair sum_c |p_{t+1} log(p_{t+1}/p_t)|, the
+    norm of its deviations inside each sliding window of ``window_size`` epochs, windows weighted
+    exponentially towards the last, over the scoring run's first ``trajectory_length`` epochs; higher = kept.
+    Definition, defaults and differences from the paper: docs/methods.md#tdds.
     """
 
     paper = "Zhang et al., Spanning Training Progress: Temporal Dual-Depth Scoring (TDDS) for Enhanced Dataset Pruning, CVPR 2024"
@@ -106,10 +99,9 @@ class RankingSampler(DCDataLoader):
 class TDDSDataLoader(RankingSampler):
     """Static: keep the highest-scoring (most informative) fraction, as TDDS selects.
 
-    As the official ``data_subset.py``: no class balancing, no stratification. Ties are broken at random.
-
-    With scores that declare the opposite direction (e.g. AUM, low = hard) it keeps the lowest; ``descending``
-    overrides the declaration.
+    As the official ``data_subset.py``: no class balancing, no stratification, ties broken at random; scores that
+    declare the opposite direction keep their lowest (``descending`` overrides). Definition, defaults and
+    differences from the paper: docs/methods.md#tdds.
     """
 
     paper = TDDSImportance.paper

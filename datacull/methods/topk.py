@@ -13,16 +13,10 @@ from .tdds import RankingSampler
 class TopKDataLoader(RankingSampler):
     """Static: keep the hardest fraction by the score's declared direction (or the easiest); optionally per class.
 
-    The selection rule of the score-based static baselines (EL2N/GraNd ``keep_max_scores`` in Paul et al.,
-    forgetting, DeepCore's score methods): rank by hardness (``descending`` if set, else the direction the
-    importance declares, else larger = harder) and keep the ``required_num_samples`` hardest, ties broken at
-    random. ``easiest=True`` keeps the other end (e.g. cartography's "easy-to-learn", or pruning the hardest
-    at very high rates). ``class_balanced=True`` gives each class a share proportional to its size and keeps
-    the hardest (or easiest) inside each class, as DeepCore's ``balance`` mode.
-
-    Differences: DeepCore's balanced mode keeps round(fraction N_c) per class, whose total can miss
-    round(fraction N); we apportion by largest remainder to the exact total. Ties are broken at random, where
-    the official codes use an unstable argsort.
+    The selection rule of the score-based static baselines (data-diet's ``keep_max_scores``, forgetting, DeepCore's
+    score methods): keep the round((1 - p) N) hardest, ties broken at random; ``easiest`` keeps the other end,
+    ``class_balanced`` uses class-proportional quotas as DeepCore's ``balance`` mode. Definition and defaults:
+    docs/methods.md#topk.
     """
 
     paper = "Paul, Ganguli, Dziugaite, Deep Learning on a Data Diet, NeurIPS 2021 (keep the highest scores)"

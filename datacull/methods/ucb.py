@@ -17,12 +17,8 @@ RAJU = (
 class RunningScoreSampler(DCDataLoader):
     """Dynamic samplers that select by running per-sample statistics of the scores they are given.
 
-    Each resample first updates, for every sample trained since the previous resample (all samples at the
-    first one, which also initializes mean = score, variance = 0), an exponential moving mean and variance
-    of its hardness (the score, negated when the importance declares that higher is easier), with rate
-    ``ema_rate``: var <- (1 - a) var + a (s - mean)^2, then mean <- (1 - a) mean + a s. Samples not trained
-    keep their statistics: as in a bandit, only the arms pulled give new observations (with the online
-    ``loss`` importance their scores are stale anyway).
+    Exponential moving mean and variance (rate ``ema_rate``) of each sample's hardness, updated at each resample
+    for the samples trained since the previous one. Definition: docs/methods.md#epsilon_greedy.
     """
 
     paper = RAJU
@@ -68,18 +64,9 @@ class RunningScoreSampler(DCDataLoader):
 class UCBDataLoader(RunningScoreSampler):
     """Dynamic: keep the samples with the highest upper confidence bound, running mean + c * running std.
 
-    After Raju et al. (2021), who propose a UCB rule over each sample's loss statistics and select anew
-    every few epochs (``sampler.resample_every``). Statistics as in :class:`RunningScoreSampler`; the
-    ``required_num_samples`` samples with the largest mean + ``exploration`` * sqrt(variance) are kept
-    (ties broken at random). With ``importance=loss`` (the default under this sampler) the scores are the
-    latest per-sample training losses; an importance that never changes (AUM) gives variance 0, and the rule
-    reduces to keeping the top of that score.
-
-    Assumptions: the paper body could not be checked (only its abstract); the exponential moving
-    statistics, ema_rate = 0.8 and c = 1 follow an unofficial port (``sodabori/dataset_pruning``), which
-    adds c * variance where we add c * std (a bonus in the score's own units, independent of its scale
-    squared), initializes the mean at 1 where we take the first score, and, through a bug, never updates
-    its statistics. Updating only the trained samples' statistics is our choice.
+    After Raju et al. (2021; only the abstract could be read), with defaults from an unofficial port: keep the
+    round((1 - p) N) samples with the largest running mean + ``exploration`` * running std of their score.
+    Definition, defaults and differences from the paper: docs/methods.md#ucb.
     """
 
     def __init__(self, dataset, pruning_rate: float, exploration: float = 1.0, **kwargs):

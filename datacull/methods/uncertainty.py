@@ -15,15 +15,9 @@ class UncertaintyImportance(TrajectoryImportance):
     """Scores the softmax probabilities of each sample's latest logits within the first ``trajectory_length``
     epochs of the scoring run; subclasses say how (``uncertainty``).
 
-    DeepCore trains a model for ``selection_epochs`` (default 40) and scores it in an extra evaluation
-    pass. Here the scoring model trains for ``trajectory_length`` epochs and each sample is scored by the
-    logits of the last of those epochs that trained it (the training step: train mode, augmented, before
-    the update), so no extra pass is needed and the scoring run is shared with the other trajectory scores.
-    A sample never trained is neutral (the mean score). Labels are not used, as in DeepCore.
-
-    DeepCore's two selection paths keep opposite ends (its class-balanced path the most uncertain, the
-    other the most confident, issue PatrickZH/DeepCore#11); here every score declares its direction and
-    the samplers keep the most uncertain unless told otherwise.
+    The shared part of DeepCore's ``Uncertainty`` scores (entropy, margin, least confidence), read from the
+    training steps of the shared scoring run instead of a separate selection model. Definition, defaults and
+    differences from DeepCore: docs/methods.md#entropy.
     """
 
     paper = DEEPCORE

@@ -12,10 +12,8 @@ from ..registry import register_importance
 class UniformImportance(DCImportance):
     """All-equal scores: reads nothing, ranks nothing; for samplers that ignore scores, and as a control.
 
-    Every sample scores 1 and the scores declare no direction, so ranking samplers keep a uniformly random
-    subset (ties are broken at random) and proportional ones draw uniformly: ``importance=uniform`` turns
-    a score-driven sampler into its random counterpart (InfoBatch, which prunes only below-mean scores,
-    then prunes nothing).
+    A baseline: every sample scores 1 with no declared direction, so ranking samplers keep a uniformly random
+    subset and proportional ones draw uniformly. Definition: docs/methods.md#uniform.
     """
 
     paper = "baseline (all samples equally important; no reference)"
