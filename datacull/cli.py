@@ -1,19 +1,18 @@
 """The ``datacull`` command: ``train`` (Hydra), ``list``, ``resume``, ``report``.
 
 ``datacull train`` hands its arguments to Hydra untouched (overrides, ``-m``, ``--cfg job``, ``--info``...):
-``@hydra.main`` parses ``sys.argv`` itself, so the command sets ``sys.argv`` to them and calls the
-Hydra-decorated entry. Errors caused by the input print one line and exit with status 2; ``--debug`` (or
-``HYDRA_FULL_ERROR=1``) shows the traceback instead.
+``@hydra.main`` parses ``sys.argv`` itself, so the command sets ``sys.argv`` to them for the call. Errors caused by
+the input print one line and exit with status 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-import shutil
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 import typer
@@ -81,9 +80,10 @@ def _check_group_choices(overrides: list[str]) -> None:
                 _fail(f"unknown {key} '{choice}'; valid options: {', '.join(groups[key])}")
 
 
-def _check_composes(overrides: list[str]) -> None:
+def _check_composes(overrides: list[str]) -> str | None:
     """Compose the config once (a sweep's first value of each list) so a misspelled key or a malformed value
-    fails here in one line, before Hydra starts a run or a sweep."""
+    fails here in one line, before Hydra starts a run or a sweep. Returns a sweep's folder, resolved as Hydra
+    resolves it (from the config without the swept values), so that its jobs' summaries can be read at the end."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -93,7 +93,7 @@ def _check_composes(overrides: list[str]) -> None:
         parsed = OverridesParser.create().parse_overrides(candidates)
     except Exception as error:  # hydra's grammar errors
         _fail(_one_line(error))
-    first_values = []
+    first_values, fixed = [], []
     for override in parsed:
         key = override.get_key_element()
         if key.lstrip("+~").startswith("hydra") and override.is_sweep_override():
@@ -104,9 +104,16 @@ def _check_composes(overrides: list[str]) -> None:
             first_values.append(f"{key}={next(iter(override.sweep_string_iterator()))}")
         else:
             first_values.append(override.input_line)
+            fixed.append(override.input_line)
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            _check_keys_are_read(compose, first_values)
             compose(config_name="config", overrides=first_values, return_hydra_config=True)
+            if multirun:
+                base = compose(config_name="config", overrides=fixed, return_hydra_config=True)
+                return str(Path(str(base.hydra.sweep.dir)).expanduser().resolve())
+    except typer.Exit:
+        raise
     except Exception as error:  # Hydra reports composition problems in several exception types
         message = _one_line(error)
         missing = re.search(r"Could not find 'hydra/launcher/(joblib|submitit_slurm)'", message)
@@ -114,6 +121,67 @@ def _check_composes(overrides: list[str]) -> None:
             extra = {"joblib": "joblib", "submitit_slurm": "slurm"}[missing.group(1)]
             message += f' (that launcher needs: pip install "datacull[{extra}]")'
         _fail(message)
+    return None
+
+
+def _check_keys_are_read(compose, overrides: list[str]) -> None:
+    """Refuse a key that the chosen component does not read, naming the options that do, and a key that does not
+    exist, naming the closest ones (Hydra's own message advises ``+key``, which would silently add it)."""
+    import difflib
+
+    from omegaconf import OmegaConf
+
+    groups = config_groups()
+    selections, keys = [], []
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        if key.startswith(("+", "~", "hydra.", "hydra/")) or "=" not in override:
+            continue
+        (keys if "." in key else selections).append(override)
+    if not keys:
+        return
+    base = OmegaConf.to_container(compose(config_name="config", overrides=selections), resolve=False)
+    known = sorted(_dotted_keys(base))
+    for override in keys:
+        key = override.split("=", 1)[0]
+        if key in known or any(name.startswith(key + ".") for name in known):
+            continue
+        group = key.split(".", 1)[0]
+        if group in groups:
+            chosen = (base.get(group) or {}).get("name", "?")
+            readers = [
+                option
+                for option in groups[group]
+                if key.split(".", 1)[1] in _dotted_keys(OmegaConf.to_container(_group_file(group, option)))
+            ]
+            if readers:
+                names = ", ".join(readers[:-1]) + (" and " if len(readers) > 1 else "") + readers[-1]
+                _fail(
+                    f"{key} is not read by {group}={chosen}; {group}={names} read{'s' if len(readers) == 1 else ''} it"
+                )
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        hint = (
+            f"; did you mean {' or '.join(close)}?"
+            if close
+            else "; see `datacull train --cfg job` for the keys"
+        )
+        _fail(f"{key} does not exist{hint}")
+
+
+def _dotted_keys(node, prefix: str = "") -> set[str]:
+    if not isinstance(node, dict):
+        return {prefix[:-1]} if prefix else set()
+    keys = {prefix[:-1]} if prefix else set()
+    for name, value in node.items():
+        if name != "defaults":
+            keys |= _dotted_keys(value, f"{prefix}{name}.")
+    return keys
+
+
+def _group_file(group: str, option: str):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(config_dir() / group / f"{option}.yaml")
 
 
 def _one_line(error: BaseException) -> str:
@@ -144,35 +212,43 @@ def train(
 ) -> None:
     overrides = list(ctx.args)
     _check_group_choices(overrides)
-    _check_composes(overrides)
+    sweep_dir = _check_composes(overrides)
     from . import hydra_app
+    from .distributed import worker_run_overrides
+    from .summary import unfinished_runs
 
     if debug:  # read by the jobs, also where a launcher runs them in other processes
         os.environ["HYDRA_FULL_ERROR"] = "1"
-    scratch = None
-    if int(os.environ.get("RANK", "0")) != 0:  # a torchrun worker: rank 0 alone writes the run folder
-        scratch = tempfile.mkdtemp(prefix="datacull-rank")
-        overrides += [
-            f"hydra.run.dir={scratch}",
-            "hydra.output_subdir=null",
-            "hydra.job_logging.root.level=WARNING",
-        ]
-    sys.argv = ["datacull train", *overrides]
+    pinned = [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir else []
+    started = time.time()
     try:
-        hydra_app.main()
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    if hydra_app.FAILED_JOBS:
-        for job_dir, reason in hydra_app.FAILED_JOBS:
-            typer.echo(f"error: sweep job {job_dir} failed: {reason}", err=True)
+        with worker_run_overrides() as extra, _argv(["datacull train", *overrides, *pinned, *extra]):
+            hydra_app.main()
+    except KeyboardInterrupt:  # the run recorded "interrupted" and logged how to resume it
+        raise typer.Exit(code=130) from None
+    failed = unfinished_runs(sweep_dir, since=started - 1) if sweep_dir else []
+    for job_dir, reason in failed:
+        typer.echo(f"error: sweep job {job_dir} failed: {reason}", err=True)
+    if failed:
         raise typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def _argv(argv: list[str]):
+    """``sys.argv`` for the block: ``@hydra.main`` reads its arguments there."""
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 @app.command("list")
 def list_command() -> None:
     """Every registered importance, sampler, dataset and model, with a one-line description and its paper."""
-    from .registry import KINDS, list_entries
+    from .catalog import list_entries
+    from .registry import KINDS
 
     for kind in KINDS:
         entries = list_entries(kind)
@@ -195,10 +271,12 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its last checkpoint, with the configuration it was started with."""
     from .errors import DatacullError
-    from .hydra_app import resume_run
+    from .runner import resume as resume_run
 
     try:
         resume_run(run_dir)
+    except KeyboardInterrupt:
+        raise typer.Exit(code=130) from None
     except DatacullError as error:
         if _show_traceback(debug):
             raise

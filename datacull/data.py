@@ -127,19 +127,27 @@ class DCDataLoader(DataLoader):
     or ``generator`` make both the subset choice and the order reproducible.
 
     Subclasses implement :meth:`compute_subset`, returning the indices to keep, or ``(indices, weights)``
-    where ``weights`` holds one loss weight per kept index (see :attr:`sample_weights`).
+    where ``weights`` holds one loss weight per kept index (see :attr:`sample_weights`). What a sampler needs
+    from the run it declares as class attributes, read by the runner (and the Lightning callback).
     """
 
     paper: ClassVar[str] = ""
-    #: Whether the built-in sampler chooses once (True) or on every resample (False); the runner reads it
-    #: before constructing the loader. None for user subclasses, whose ``static`` argument decides.
-    static_selection: ClassVar[bool | None] = None
+    #: Whether it chooses once (True) or on every resample (False). A subclass may declare it here; the
+    #: ``static`` argument, when given, decides for the instance.
+    static: bool = False
     #: True for samplers that need scores (``resample(None)`` is refused), False for those that ignore them
     #: (the runner then skips scoring), None (user subclasses) when unknown: whatever is given is passed on.
-    uses_importance: ClassVar[bool | None] = None
+    uses_scores: ClassVar[bool | None] = None
     #: True for samplers that draw in proportion to scores: plain arrays must then be non-negative (scores
     #: that declare a direction are converted, see :func:`datacull.sampling.sampling_weights`).
     needs_nonnegative_importance: ClassVar[bool] = False
+    #: True for samplers that schedule themselves over the training length: the runner passes ``num_epochs``.
+    needs_num_epochs: ClassVar[bool] = False
+    #: True for samplers that choose by per-class validation accuracy (MetriQ): the runner measures it with a
+    #: query run of ``query_epochs`` epochs (None: its default share of the run) unless ``class_wise_acc`` is set.
+    needs_class_accuracy: ClassVar[bool] = False
+    class_wise_acc: Any = None
+    query_epochs: int | None = None
     #: Attributes (beyond the subset and generators) that ``state_dict`` saves, for exact resumption.
     state_attributes: ClassVar[tuple[str, ...]] = ()
 
@@ -147,7 +155,7 @@ class DCDataLoader(DataLoader):
         self,
         dataset: Dataset,
         pruning_rate: float,
-        static: bool = False,
+        static: bool | None = None,
         *,
         seed: int | None = None,
         **kwargs: Any,
@@ -158,7 +166,7 @@ class DCDataLoader(DataLoader):
         shuffle = bool(kwargs.pop("shuffle", True))
         generator = kwargs.get("generator")
         self.pruning_rate = check_pruning_rate(pruning_rate)
-        self.static = bool(static)
+        self.static = type(self).static if static is None else bool(static)
         self.original_dataset = dataset
         self.total_num_samples = len(dataset)
         self.required_num_samples = kept_count(self.total_num_samples, self.pruning_rate)
@@ -180,6 +188,10 @@ class DCDataLoader(DataLoader):
     def compute_subset(self, sample_importance: Any) -> Any:
         """Return the indices to keep (list, array or tensor), or ``(indices, weights)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement compute_subset(sample_importance)")
+
+    def set_class_wise_acc(self, class_wise_acc: Any) -> None:
+        """Give a sampler that ``needs_class_accuracy`` the per-class validation accuracies it chooses by."""
+        raise NotImplementedError(f"{type(self).__name__} does not choose by class accuracy")
 
     # ------------------------------------------------------------------------------------------ public API
     @cached_property
@@ -223,7 +235,7 @@ class DCDataLoader(DataLoader):
         """One-line errors for scores that cannot be used: missing, wrong length, NaN/inf, negative."""
         name = type(self).__name__
         if sample_importance is None:
-            if self.uses_importance:
+            if self.uses_scores:
                 raise InputError(f"{name} ranks samples by importance; resample() got None instead of scores")
             return
         values = np.asarray(

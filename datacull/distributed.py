@@ -9,8 +9,11 @@ importance, broadcasts the scores and writes every file of the run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,3 +119,17 @@ def check_same_on_every_rank(context: DistContext, tensor: torch.Tensor, what: s
         raise RuntimeError(
             f"ranks disagree on {what}: every rank must select the same subset (seeded sampler)"
         )
+
+
+@contextlib.contextmanager
+def worker_run_overrides():
+    """Hydra overrides for this process: none on rank 0; on the other torchrun ranks a scratch run folder (rank 0
+    alone writes the real one, whose path every rank receives) with quiet logging, removed afterwards."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        yield []
+        return
+    scratch = tempfile.mkdtemp(prefix="datacull-rank")
+    try:
+        yield [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra.job_logging.root.level=WARNING"]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -19,25 +20,29 @@ from torch import nn
 
 from .datasets import ImageData
 from .distributed import SINGLE, DistContext, all_reduce_sum
-from .errors import DivergenceError, InputError
+from .errors import DivergenceError
 from .logger import DCLogger
-from .models import build_model
-from .schedules import build_schedule
+
+if TYPE_CHECKING:
+    from .recipe import Recipe
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``trainer.device`` as a torch device; under DDP ``cuda`` means this process's GPU (its local rank)."""
-    if name in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    if name == "auto":
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(
-            f"trainer.device={name} but CUDA is not available here; use trainer.device=cpu or auto"
-        )
-    if name != "cpu" and not name.startswith("cuda"):
-        raise InputError(f"trainer.device must be auto, cpu or cuda[:N]; got {name!r}")
-    return torch.device(name)
+@dataclass
+class StepOutputs:
+    """What a training step computed for its batch: per-sample losses, logits, and the embedding entering the
+    final linear layer (only when a logger asks for it)."""
+
+    losses: torch.Tensor
+    logits: torch.Tensor
+    features: torch.Tensor | None
+
+
+#: The per-sample metrics a training step can log, by name (what ``DCImportance.requires`` names).
+PER_SAMPLE_METRICS: dict[str, Callable[[StepOutputs], torch.Tensor]] = {
+    "loss": lambda out: out.losses,
+    "logits": lambda out: out.logits.float(),
+    "feature_norm": lambda out: out.features.float().norm(dim=1),
+}
 
 
 class BatchAugment:
@@ -88,34 +93,6 @@ class BatchAugment:
         return self.normalize(images)
 
 
-def build_optimizer(cfg: Any, model: nn.Module) -> torch.optim.Optimizer:
-    name = cfg.name
-    decay, no_decay = [], []
-    for parameter in model.parameters():
-        (no_decay if parameter.ndim <= 1 else decay).append(parameter)
-    groups = [
-        {"params": decay, "weight_decay": float(cfg.get("weight_decay", 0.0))},
-        {
-            "params": no_decay,
-            "weight_decay": float(cfg.get("weight_decay", 0.0))
-            if cfg.get("decay_norm_and_bias", True)
-            else 0.0,
-        },
-    ]
-    if name == "sgd":
-        return torch.optim.SGD(
-            groups,
-            lr=float(cfg.lr),
-            momentum=float(cfg.get("momentum", 0.9)),
-            nesterov=bool(cfg.get("nesterov", False)),
-        )
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=float(cfg.lr), betas=tuple(cfg.get("betas", (0.9, 0.999))))
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=float(cfg.lr))
-    raise InputError(f"unknown optimizer '{name}'; known: sgd, adam, adamw")
-
-
 @dataclass
 class EpochStats:
     loss: float
@@ -142,35 +119,31 @@ class Engine:
 
     def __init__(
         self,
-        cfg: Any,
+        recipe: Recipe,
         data: ImageData,
-        device: torch.device,
         epochs: int,
         seed: int,
         context: DistContext = SINGLE,
         steps: int | None = None,
     ):
-        self.cfg = cfg
+        device = recipe.device
         self.device = device
         self.context = context
         self.epochs = int(epochs)
         # a budget in optimizer steps (the CCS protocol) instead of epochs: the schedule follows steps done
         self.total_steps = None if steps is None else int(steps)
         self.global_step = 0
-        trainer = cfg.trainer
-        self.batch_size = int(trainer.batch_size)
-        self.eval_batch_size = int(trainer.get("eval_batch_size", 1024))
-        if self.batch_size < 1:
-            raise InputError(f"trainer.batch_size must be >= 1; got {self.batch_size}")
+        self.batch_size = recipe.batch_size
+        self.eval_batch_size = recipe.eval_batch_size
         torch.manual_seed(seed)
-        self.model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes).to(device)
-        self.channels_last = device.type == "cuda" and bool(trainer.get("channels_last", True))
+        self.model = recipe.build_model(data).to(device)
+        self.channels_last = recipe.channels_last
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = build_optimizer(cfg.optimizer, self.model)
+        self.optimizer = recipe.build_optimizer(self.model)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.schedule = build_schedule(cfg.scheduler, self.epochs)
-        self.amp = bool(trainer.get("amp", False)) and device.type == "cuda"
+        self.schedule = recipe.build_schedule(self.epochs)
+        self.amp = recipe.amp
         self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.num_classes = data.num_classes
@@ -183,7 +156,7 @@ class Engine:
         mean = pixels.mean(dim=(0, 2, 3))
         std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3)
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        augment = cfg.dataset.get("augment", {}) or {}
+        augment = recipe.augment
         self.augment = BatchAugment(
             augment.get("crop_padding", 0),
             augment.get("flip", False),
@@ -193,7 +166,7 @@ class Engine:
         )
         # what forward passes call: the model, maybe compiled; training wraps it for gradient averaging under DDP
         self.inference_model: nn.Module = self.model
-        if bool(trainer.get("compile", False)):
+        if recipe.compile:
             self.inference_model = torch.compile(self.model)
         self.forward_model = self.inference_model
         if context.enabled:
@@ -244,8 +217,8 @@ class Engine:
     ) -> EpochStats:
         """One pass over ``order`` (dataset indices, in the order to train them).
 
-        ``weights`` (one per dataset sample) scale each sample's loss; ``loggers`` maps a metric name
-        (``loss``, ``logits``, ``feature_norm``) to the logger that records it for every trained sample.
+        ``weights`` (one per dataset sample) scale each sample's loss; ``loggers`` maps a metric name (a key of
+        :data:`PER_SAMPLE_METRICS`) to the logger that records it for every trained sample.
         Under DDP every rank gets the same ``order``; each global batch is split across ranks, so the shards are
         disjoint, cover ``order`` exactly once, and every rank takes the same number of steps.
         """
@@ -285,12 +258,11 @@ class Engine:
             totals[1] += (logits.detach().argmax(1) == labels).sum()
             totals[2] += batch.numel()
             trained[batch] += 1
-            if "loss" in loggers:
-                loggers["loss"].log_metric(epoch, batch, detached)
-            if "logits" in loggers:
-                loggers["logits"].log_metric(epoch, batch, logits.detach().float())
-            if self._keep_features:
-                loggers["feature_norm"].log_metric(epoch, batch, self._features.detach().float().norm(dim=1))
+            if loggers:
+                features = self._features.detach() if self._keep_features else None
+                outputs = StepOutputs(detached, logits.detach(), features)
+                for name, logger in loggers.items():
+                    logger.log_metric(epoch, batch, PER_SAMPLE_METRICS[name](outputs))
             self.global_step += 1
             if progress is not None:
                 progress.update(1)
@@ -325,10 +297,11 @@ class Engine:
             target = labels[start : start + self.eval_batch_size]
             hits += torch.bincount(target[predicted == target], minlength=self.num_classes)
         all_reduce_sum(self.context, hits)
+        hits, counts = hits.double(), counts.double()  # exact fractions, not float32 noise
         per_class = (
             (hits / counts.clamp_min(1)).where(counts > 0, torch.full_like(hits, float("nan"))).tolist()
         )
-        return Evaluation(float(hits.sum() / max(int(counts.sum()), 1)), per_class)
+        return Evaluation(float(hits.sum() / max(float(counts.sum()), 1.0)), per_class)
 
     # ------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:

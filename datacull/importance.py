@@ -65,11 +65,6 @@ def _per_sample(mask: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     return mask.reshape(-1, *([1] * (values.dim() - 1)))
 
 
-def score_direction(scores: Any) -> bool | None:
-    """The ``higher_is_harder`` a score array declares, or None for plain arrays."""
-    return getattr(scores, "higher_is_harder", None)
-
-
 class DCImportance:
     """Base class: reads windows of a :class:`DCLogger` trajectory; subclasses implement ``compute_importance``.
 
@@ -77,15 +72,18 @@ class DCImportance:
 
     - ``higher_is_harder``: which way its scores point (see :class:`ImportanceScores`).
     - ``requires``: the logged metrics it reads, by name (``"logits"``, ``"loss"``, ``"feature_norm"``). The
-      first is read through ``logger_object``; the runner logs exactly these.
-    - ``online``: True when it is meant to be updated from the run's own recent epochs (dynamic pruning,
-      e.g. RCAP); False when it scores a full-data scoring run once (static, e.g. AUM, TDDS).
-    - ``paper``: the reference its docstring follows.
+      first is read through ``logger_object``, the others through ``<metric>_logger``; the runner logs exactly
+      these.
+    - :meth:`is_online`: whether, configured with some parameters, it is updated from the run's own recent
+      epochs (dynamic pruning, e.g. RCAP) rather than scoring a full-data scoring run once (static, e.g. AUM);
+      an instance says so in ``online``.
+    - ``paper``: the reference it follows (``docs/methods.md`` has the details).
+
+    ``flush=True`` deletes the epoch files it has read (dynamic methods never re-read an epoch).
     """
 
     higher_is_harder: ClassVar[bool | None] = None
     requires: ClassVar[tuple[str, ...]] = ("logits",)
-    online: ClassVar[bool] = False
     paper: ClassVar[str] = ""
     #: Attributes that ``state_dict`` saves, so an online importance resumes exactly.
     state_attributes: ClassVar[tuple[str, ...]] = ()
@@ -99,7 +97,10 @@ class DCImportance:
         self.logger = logger_object  # None only for importances that read nothing (``requires = ()``)
         self.trajectory_dir = None if logger_object is None else logger_object.trajectory_dir
         self.offset = 1 if logger_object is None else logger_object.save_every_k_epoch
-        self.flush = bool(flush)
+        self.delete_read_epochs = bool(flush)
+        self.online = type(self).is_online()
+        #: read at most the epochs below this one (None: every logged epoch); see :meth:`update_latest`
+        self.trajectory_length: int | None = None
         self.sample_importance: ImportanceScores | None = None
         self.last_epoch_read = -1
 
@@ -114,9 +115,9 @@ class DCImportance:
 
     @classmethod
     def is_online(cls, **params: Any) -> bool:
-        """Whether, configured with ``params``, it is updated from the run's own recent epochs. Defaults to
-        the ``online`` class attribute; an importance with both modes (``loss``: latest or mean) overrides it."""
-        return cls.online
+        """Whether an instance configured with ``params`` is updated from the run's own recent epochs (False:
+        it scores a scoring run once). Online importances, and ones with both modes (``loss``), override it."""
+        return False
 
     def compute_importance(self) -> ImportanceScores:
         """One score per sample; subclasses implement it."""
@@ -158,7 +159,7 @@ class DCImportance:
             row[...] = epoch_values
         values = torch.from_numpy(out)
         seen = torch.from_numpy(np.stack([epoch_seen for _, epoch_seen in loaded]))
-        if self.flush:
+        if self.delete_read_epochs:
             for epoch in epochs:
                 logger.delete_epoch(epoch)
         return values, seen
@@ -235,8 +236,14 @@ class DCImportance:
     def update_latest(self, latest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``latest`` brought up to date with every logged epoch not read yet (online importances call it
         once per resample; a sample not trained since keeps its value), and the mask of samples trained in
-        those epochs. Remembers the last epoch read."""
-        unread = [epoch for epoch in self.logger.saved_epochs() if epoch > self.last_epoch_read]
+        those epochs. Remembers the last epoch read. With ``trajectory_length`` set (an online importance
+        scoring a scoring run under a static sampler) only the epochs below it are read."""
+        limit = self.trajectory_length
+        # online: only the epochs the run's own logger wrote; scoring a scoring run (limit set): its first epochs
+        logged = self.logger.own_epochs() if limit is None else self.logger.saved_epochs()
+        unread = [
+            epoch for epoch in logged if epoch > self.last_epoch_read and (limit is None or epoch < limit)
+        ]
         latest, trained = self.latest_values(unread, latest)
         self.last_epoch_read = max(unread, default=self.last_epoch_read)
         return latest, trained

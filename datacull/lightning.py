@@ -18,6 +18,7 @@ from .data import DCDataLoader
 from .errors import InputError
 from .importance import DCImportance, ImportanceScores
 from .logger import DCLogger
+from .scores import ScoreSource
 
 try:
     from lightning.pytorch import Callback
@@ -86,25 +87,25 @@ class DataCullCallback(Callback):
             )
         if int(resample_every) < 1:
             raise InputError(f"DataCullCallback resample_every must be >= 1; got {resample_every}")
-        if loader is not None and loader.uses_importance and importance is None:
+        if loader is not None and loader.uses_scores and importance is None:
             raise InputError(
                 f"{type(loader).__name__} ranks samples by importance: pass importance= (a DCImportance or scores)"
             )
         self.loader = loader
         self.importance = importance
-        self.online = isinstance(importance, DCImportance) and type(importance).is_online(**vars(importance))
+        self.source = (
+            None if loader is None else ScoreSource(loader, importance, resample_every=resample_every)
+        )
         self.loggers = self._named_loggers(loggers)
         if loader is None and not self.loggers:
             raise InputError("DataCullCallback has nothing to do: give it a DCDataLoader, loggers, or both")
-        self.resample_every = int(resample_every)
-        self.prepared_epoch: int | None = None  # the epoch the loader's current subset was prepared for
         self.epochs_done = 0  # epochs whose end this callback has seen: where a resumed fit continues
         self._restored = False
 
     def _named_loggers(self, loggers: Any) -> dict[str, DCLogger]:
         importance = self.importance if isinstance(self.importance, DCImportance) else None
         if loggers is None:  # a static importance's logger holds its scoring run: never write into it
-            use = importance is not None and self.online and importance.logger is not None
+            use = importance is not None and importance.online and importance.logger is not None
             loggers = importance.logger if use and importance.requires else {}
         if isinstance(loggers, DCLogger):
             loggers = {importance.requires[0] if importance and importance.requires else "loss": loggers}
@@ -121,12 +122,14 @@ class DataCullCallback(Callback):
             )
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        if not self._restored:  # a restored callback prepared its epoch in load_state_dict
-            self._prepare(trainer.current_epoch)
+        if not self._restored and self.source is not None:  # a restored one prepared its epoch on loading
+            self.source.start()
+            self.source.prepare(trainer.current_epoch)
         self._restored = False
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        self._prepare(trainer.current_epoch)  # a no-op unless the previous epoch's end did not prepare it
+        if self.source is not None:  # a no-op unless the previous epoch's end did not prepare this one
+            self.source.prepare(trainer.current_epoch)
         if self.loader is None:
             return
         if trainer.train_dataloader is not self.loader:
@@ -170,61 +173,43 @@ class DataCullCallback(Callback):
         self.epochs_done = trainer.current_epoch + 1
         for logger in self.loggers.values():
             logger.flush()
+        if self.source is None:
+            return
         max_epochs = trainer.max_epochs
-        if max_epochs is None or max_epochs < 0 or self.epochs_done < max_epochs:
-            self._prepare(self.epochs_done)  # before Lightning sets up the next epoch's data
+        more = max_epochs is None or max_epochs < 0 or self.epochs_done < max_epochs
+        self.source.epoch_end(trainer.current_epoch, last=not more)
+        if more:
+            self.source.prepare(self.epochs_done)  # before Lightning sets up the next epoch's data
 
     def state_dict(self) -> dict[str, Any]:
-        importance = self.importance if isinstance(self.importance, DCImportance) else None
         return {
-            "prepared_epoch": self.prepared_epoch,
             "epochs_done": self.epochs_done,
-            "loader": None if self.loader is None else _encode(self.loader.state_dict()),
-            "importance": None if importance is None else _encode(importance.state_dict()),
+            "source": None if self.source is None else _encode(self.source.state_dict()),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the subset, generators and importance, and prepare the epoch the fit continues with:
         Lightning restores its own epoch counter only after ``on_fit_start``, and sets up the data right
         after it, so this is the last moment to choose that epoch's subset."""
-        self.prepared_epoch = state_dict["prepared_epoch"]
         self.epochs_done = state_dict["epochs_done"]
-        if self.loader is not None and state_dict["loader"] is not None:
-            self.loader.load_state_dict(_decode(state_dict["loader"]))
-        if isinstance(self.importance, DCImportance) and state_dict["importance"] is not None:
-            self.importance.load_state_dict(_decode(state_dict["importance"]))
-        self._prepare(self.epochs_done)
+        for logger in self.loggers.values():  # this fit's earlier epochs are its own, later ones are replayed
+            logger.continue_run(self.epochs_done - 1)
+        if self.source is not None and state_dict["source"] is not None:
+            self.source.load_state_dict(_decode(state_dict["source"]))
+            self.source.prepare(self.epochs_done)
         self._restored = True
 
-    # ------------------------------------------------------------------------------------------- internals
-    def _prepare(self, epoch: int) -> None:
-        """Choose the subset for ``epoch`` if it is due: always the first time, then for dynamic samplers
-        every ``resample_every`` epochs; static ones keep theirs (the loader reshuffles it every pass)."""
-        loader = self.loader
-        if loader is None or self.prepared_epoch == epoch:
-            return
-        self.prepared_epoch = epoch
-        if loader.subset_indices is not None and (loader.static or epoch % self.resample_every):
-            return
-        loader.set_epoch(epoch)
-        loader.resample(self._scores())
 
-    def _scores(self) -> Any:
-        importance = self.importance
-        if self.loader.uses_importance is False:
-            return None
-        if not isinstance(importance, DCImportance):
-            return importance  # precomputed scores, or None
-        if self.online or importance.sample_importance is None:
-            return importance.compute_importance()
-        return importance.sample_importance  # a static importance is computed once
-
-
-def _encode(state: dict[str, Any]) -> dict[str, Any]:
-    """Numpy values as tensors, so Lightning checkpoints load with ``torch.load(weights_only=True)``."""
+def _encode(state: Any) -> Any:
+    """Numpy values as tensors, nested dicts included, so Lightning checkpoints load with
+    ``torch.load(weights_only=True)``."""
+    if not isinstance(state, dict):
+        return state
     encoded = {}
     for key, value in state.items():
-        if isinstance(value, ImportanceScores):
+        if isinstance(value, dict):
+            value = _encode(value)
+        elif isinstance(value, ImportanceScores):
             class_loss = None if value.class_loss is None else torch.from_numpy(np.array(value.class_loss))
             value = ("__scores__", torch.from_numpy(np.array(value)), value.higher_is_harder, class_loss)
         elif isinstance(value, np.ndarray):
@@ -233,10 +218,14 @@ def _encode(state: dict[str, Any]) -> dict[str, Any]:
     return encoded
 
 
-def _decode(state: dict[str, Any]) -> dict[str, Any]:
+def _decode(state: Any) -> Any:
+    if not isinstance(state, dict):
+        return state
     decoded = {}
     for key, value in state.items():
-        if isinstance(value, tuple) and len(value) == 4 and value[0] in ("__scores__", "__numpy__"):
+        if isinstance(value, dict):
+            value = _decode(value)
+        elif isinstance(value, tuple) and len(value) == 4 and value[0] in ("__scores__", "__numpy__"):
             kind, array, direction, class_loss = value
             class_loss = None if class_loss is None else class_loss.numpy()
             value = (

@@ -10,6 +10,7 @@ files, so loading an epoch costs no parsing.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import re
 import weakref
@@ -24,6 +25,7 @@ from .errors import TrajectoryError
 from .outputs import atomic_save_npy
 
 _EPOCH_FILE = re.compile(r"^epoch(\d+)\.npy$")
+log = logging.getLogger("datacull")
 
 
 def epoch_paths(trajectory_dir: str | os.PathLike, epoch: int) -> tuple[Path, Path]:
@@ -99,6 +101,10 @@ class DCLogger:
     An epoch where only a subset was trained records exactly which samples were seen. Pass ``num_samples``
     when known; otherwise arrays end at the largest logged index and readers pad them. Under
     ``torch.distributed``, ``distributed=True`` gathers every rank's batches to rank 0, which writes.
+
+    A logger never mixes two runs: when it first logs into a folder that holds epochs it did not write, it deletes
+    them and says so, and :meth:`own_epochs` (what online importances read) lists only the epochs of its own run.
+    A resumed run keeps its earlier epochs with :meth:`continue_run`.
     """
 
     def __init__(
@@ -117,11 +123,12 @@ class DCLogger:
         self.num_samples = num_samples
         self.dtype = dtype
         self.distributed = bool(distributed) and dist.is_initialized() and dist.get_world_size() > 1
-        Path(self.trajectory_dir).mkdir(parents=True, exist_ok=True)
         self._epoch: int | None = None
         self._indices: list[torch.Tensor] = []
         self._values: list[torch.Tensor] = []
         self._written_this_session: set[int] = set()
+        self._adopted: set[int] = set()  # epochs of this run written before a resume
+        self._checked_folder = False
         _LIVE_LOGGERS.add(self)
 
     def log_metric(self, epoch: int, sample_idx: torch.Tensor, metric: torch.Tensor) -> None:
@@ -139,6 +146,8 @@ class DCLogger:
             raise ValueError(
                 f"log_metric: metric shape {tuple(metric.shape[1:])} per sample differs from earlier batches' {tuple(self._values[0].shape[1:])}"
             )
+        if not self._checked_folder:
+            self._start_clean()
         if self._epoch is not None and epoch != self._epoch:
             self.flush()
         self._epoch = epoch
@@ -178,7 +187,9 @@ class DCLogger:
             seen[:old_rows] = torch.from_numpy(previous[1]).to(device)
         dense.index_copy_(0, indices, values)
         seen.index_fill_(0, indices, True)
-        values_path, seen_path = epoch_paths(self.trajectory_dir, epoch)
+        values_path, seen_path = epoch_paths(
+            self.trajectory_dir, epoch
+        )  # the folder is made by the first write
         # Atomic but not fsynced: a killed run cannot tear these files, and the rarer OS crash leaves at worst
         # an empty or short file, which readers refuse (TrajectoryError) and scoring caches catch by checksum.
         # An fsync per epoch file was a quarter of the logging cost (BENCHMARKS.md).
@@ -217,8 +228,39 @@ class DCLogger:
             self.flush()
 
     def saved_epochs(self) -> list[int]:
+        """Every epoch in the folder, whoever wrote it (a scoring run's trajectory is read this way)."""
         self.flush_for_reading()
         return saved_epochs(self.trajectory_dir)
+
+    def own_epochs(self) -> list[int]:
+        """The epochs this run wrote: in this process, or before a resume (:meth:`continue_run`)."""
+        saved = self.saved_epochs()  # writes what is buffered first
+        own = self._written_this_session | self._adopted
+        return [epoch for epoch in saved if epoch in own]
+
+    def continue_run(self, through_epoch: int) -> None:
+        """Resume the run whose epochs are in the folder: keep those up to ``through_epoch`` (the last one
+        checkpointed) as this run's, and delete later ones, which the resumed run trains again."""
+        for epoch in saved_epochs(self.trajectory_dir):
+            if epoch <= through_epoch:
+                self._adopted.add(epoch)
+            else:
+                self.delete_epoch(epoch)
+        self._checked_folder = True
+
+    def _start_clean(self) -> None:
+        """Before the first write: delete epochs of another run left in the folder, saying so."""
+        self._checked_folder = True
+        stale = [epoch for epoch in saved_epochs(self.trajectory_dir) if epoch not in self._adopted]
+        if stale and not (self.distributed and dist.get_rank() != 0):
+            log.warning(
+                "%s held epochs %s of another run: deleted them, this run starts clean "
+                "(DCLogger.continue_run() keeps a resumed run's epochs)",
+                self.trajectory_dir,
+                ", ".join(map(str, stale[:5])) + (", ..." if len(stale) > 5 else ""),
+            )
+            for epoch in stale:
+                self.delete_epoch(epoch)
 
     def load_epoch(self, epoch: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
         self.flush_for_reading()
@@ -228,6 +270,7 @@ class DCLogger:
         for path in epoch_paths(self.trajectory_dir, epoch):
             path.unlink(missing_ok=True)
         self._written_this_session.discard(epoch)
+        self._adopted.discard(epoch)
 
     def reset(self) -> None:
         """Forget buffered, unwritten batches (e.g. of an epoch that is about to be replayed)."""

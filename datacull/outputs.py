@@ -11,10 +11,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from .summary import METRIC_COLUMNS, EpochRow, RunSummary
 
 
 def _current_umask() -> int:
@@ -91,19 +94,29 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-METRIC_COLUMNS = [
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "test_acc",
-    "worst_class_acc",
-    "subset_size",
-    "steps",
-    "train_time_s",
-    "eval_time_s",
-    "epoch_time_s",
-    "lr",
-]
+def capture_rng(device: Any) -> dict[str, Any]:
+    """The global random generators' states: Python, numpy, torch, and the CUDA generator of ``device`` only (a
+    run resumed with fewer GPUs visible must still find its own)."""
+    import random
+
+    import torch
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if getattr(device, "type", None) == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: Mapping[str, Any], device: Any) -> None:
+    import random
+
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and getattr(device, "type", None) == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 class RunFolder:
@@ -139,18 +152,18 @@ class RunFolder:
 
         atomic_write_text(self.path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
-    def write_summary(self, summary: Mapping[str, Any]) -> None:
+    def write_summary(self, summary: RunSummary) -> None:
         if not self.writable:
             return
-        atomic_write_json(self.summary_path, dict(summary))
+        atomic_write_json(self.summary_path, summary.to_json())
 
-    def read_summary(self) -> dict[str, Any]:
-        return json.loads(self.summary_path.read_text())
+    def read_summary(self) -> RunSummary:
+        return RunSummary.from_json(json.loads(self.summary_path.read_text()))
 
-    def write_metrics(self, rows: list[Mapping[str, Any]]) -> None:
+    def write_metrics(self, rows: list[EpochRow]) -> None:
         if not self.writable:
             return
-        atomic_write_csv(self.path / "metrics.csv", METRIC_COLUMNS, rows)
+        atomic_write_csv(self.path / "metrics.csv", METRIC_COLUMNS, [asdict(row) for row in rows])
 
     def write_samples(self, labels: np.ndarray, scores: np.ndarray, times_selected: np.ndarray) -> None:
         if not self.writable:

@@ -21,19 +21,10 @@ import pandas as pd
 
 from .errors import InputError
 from .outputs import atomic_write_bytes, atomic_write_text
+from .summary import FINAL_FIELDS, IDENTITY_FIELDS
 
 #: Runs are averaged together only when all of these (and their differing config settings) are equal.
 GROUP_KEYS = ["dataset", "model", "epochs", "importance", "sampler", "pruning_rate", "settings"]
-#: What a completed summary must hold to be averaged: what it is, and its results.
-IDENTITY_FIELDS = ["dataset", "model", "epochs", "importance", "sampler", "pruning_rate", "seed"]
-FINAL_FIELDS = [
-    "test_acc",
-    "best_test_acc",
-    "worst_class_acc",
-    "compute_saved",
-    "realized_pruning_rate",
-    "wall_time_s",
-]
 RUN_COLUMNS = [
     "run_dir",
     "status",
@@ -131,6 +122,7 @@ def _read_run(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         return {**record, "status": "unreadable", "error": f"{path.name} cannot be read: {error}"}
     record.update({key: summary.get(key) for key in RUN_COLUMNS if key in summary})
+    uses_scores = summary.get("uses_scores", True)
     status = record["status"] = summary.get("status")
     if status == "completed":
         missing = [key for key in IDENTITY_FIELDS if summary.get(key) is None] + [
@@ -138,31 +130,19 @@ def _read_run(path: Path) -> dict[str, Any]:
         ]
         if missing:
             record.update(status="incomplete", error=f"summary.json lacks {', '.join(missing)}")
-    elif status == "running":
-        record["error"] = (
-            f"unfinished: still running, or killed (continue it with `datacull resume {path.parent}`)"
-        )
+    elif status in ("running", "interrupted"):
+        how = "interrupted" if status == "interrupted" else "still running, or killed"
+        record["error"] = f"unfinished: {how} (continue it with `datacull resume {path.parent}`)"
     elif status != "failed":
         record.update(status="unreadable", error=f"summary.json has no known status (got {status!r})")
     if record["status"] == "completed":
         record["config"] = _flat_config(path.parent / "config.yaml")
-        uses_importance = _sampler_uses_importance(str(record["sampler"]))
-        if not uses_importance:
+        if not uses_scores:
             record["importance"] = NO_IMPORTANCE
             record["config"] = {k: v for k, v in record["config"].items() if not k.startswith("importance.")}
         if record["sampler"] == "full":
             record["pruning_rate"] = 0.0  # full ignores the rate it is given (a sweep may pass one)
     return record
-
-
-def _sampler_uses_importance(name: str) -> bool:
-    from .errors import UnknownNameError
-    from .registry import get_sampler
-
-    try:
-        return get_sampler(name).uses_importance is not False
-    except UnknownNameError:  # a plugin that is not installed here: keep what the summary says
-        return True
 
 
 def _flat_config(path: Path) -> dict[str, str]:

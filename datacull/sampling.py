@@ -179,19 +179,24 @@ def sampling_weights(sample_importance) -> torch.Tensor:
     their hardness rank over the dataset, 1..N: the same order, on a scale a draw can use.
     """
     scores = as_score_tensor(sample_importance)
-    harder_is_larger = larger_is_harder(None, sample_importance, default=True)
-    if harder_is_larger and bool((scores >= 0).all()):
+    if higher_is_harder(sample_importance) and bool((scores >= 0).all()):
         return scores
-    hardness = scores if harder_is_larger else -scores
     ranks = torch.empty_like(scores)
-    ranks[torch.argsort(hardness, stable=True)] = torch.arange(1, scores.numel() + 1, dtype=scores.dtype)
+    order = torch.argsort(hardness(sample_importance), stable=True)
+    ranks[order] = torch.arange(1, scores.numel() + 1, dtype=scores.dtype)
     return ranks
 
 
-def larger_is_harder(descending: bool | None, sample_importance, default: bool) -> bool:
-    """Which way to read scores: the user's ``descending`` flag if given, else the direction the importance
-    declared (``higher_is_harder``), else the sampler's historical default."""
+def higher_is_harder(sample_importance, descending: bool | None = None, default: bool = True) -> bool:
+    """Which way to read scores: the user's ``descending`` flag if given, else the ``higher_is_harder`` the
+    importance declared, else ``default``."""
     if descending is not None:
         return bool(descending)
     declared = getattr(sample_importance, "higher_is_harder", None)
     return default if declared is None else bool(declared)
+
+
+def hardness(sample_importance, descending: bool | None = None, default: bool = True) -> torch.Tensor:
+    """The scores as a CPU float64 tensor in which larger means harder (negated when they point the other way)."""
+    scores = as_score_tensor(sample_importance)
+    return scores if higher_is_harder(sample_importance, descending, default) else -scores

@@ -1,49 +1,68 @@
-"""Learning-rate schedules as functions of training progress (fraction of epochs done).
+"""Registered learning-rate schedules: ``scheduler=<name>`` gives ``factor(progress)``, the multiplier of the base
+learning rate at a training progress in [0, 1].
 
-Progress is ``(epoch + step / steps_this_epoch) / epochs``, so a schedule stays where it should when the
-subset, and with it the number of steps per epoch, changes between epochs (dynamic pruning, InfoBatch),
-which a step-counting torch scheduler would get wrong.
+Progress is the fraction of training done (``(epoch + step / steps_this_epoch) / epochs``, or steps done over a
+step budget), so a schedule stays where it should when the subset, and with it the number of steps per epoch,
+changes between epochs (dynamic pruning, InfoBatch), which a step-counting torch scheduler would get wrong.
+Lengths given in epochs (warm-up, milestones) are fractions of the run's ``epochs``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from .errors import InputError
+from .registry import register_scheduler
+
+Schedule = Callable[[float], float]
 
 
-def build_schedule(cfg: Any, epochs: int) -> Callable[[float], float]:
-    """Return ``factor(progress)``: the multiplier of the base learning rate at a progress in [0, 1]."""
-    name = cfg.name
-    warmup = float(cfg.get("warmup_epochs", 0) or 0) / max(epochs, 1)
+def _with_warmup(body: Schedule, warmup_epochs: float, epochs: int) -> Schedule:
+    warmup = float(warmup_epochs or 0) / max(epochs, 1)
+    if warmup <= 0:
+        return body
+    return lambda progress: min(1.0, (progress + 1e-12) / warmup) * body(progress)
 
-    def with_warmup(body: Callable[[float], float]) -> Callable[[float], float]:
-        if warmup <= 0:
-            return body
-        return lambda progress: min(1.0, (progress + 1e-12) / warmup) * body(progress)
 
-    if name == "constant":
-        return with_warmup(lambda progress: 1.0)
-    if name == "cosine":
-        floor = float(cfg.get("min_lr_factor", 0.0))
+def _after_warmup(progress: float, warmup_epochs: float, epochs: int) -> float:
+    """Progress through the part of training after the warm-up, in [0, 1]."""
+    warmup = float(warmup_epochs or 0) / max(epochs, 1)
+    return min(max((progress - warmup) / max(1.0 - warmup, 1e-12), 0.0), 1.0)
 
-        def cosine(progress: float) -> float:
-            inner = min(max((progress - warmup) / max(1.0 - warmup, 1e-12), 0.0), 1.0)
-            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * inner))
 
-        return with_warmup(cosine)
-    if name == "step":
-        milestones = sorted(float(m) / max(epochs, 1) for m in cfg.milestones)
-        gamma = float(cfg.gamma)
-        return with_warmup(lambda progress: gamma ** sum(progress >= m - 1e-12 for m in milestones))
-    if name == "linear":  # warm up, then decay linearly to zero (one-cycle, as in airbench)
+@register_scheduler("constant")
+def constant(epochs: int, warmup_epochs: float = 0) -> Schedule:
+    """The base learning rate throughout (after an optional linear warm-up)."""
+    return _with_warmup(lambda progress: 1.0, warmup_epochs, epochs)
 
-        def linear(progress: float) -> float:
-            return (
-                max(0.0, 1.0 - (progress - warmup) / max(1.0 - warmup, 1e-12)) if progress >= warmup else 1.0
-            )
 
-        return with_warmup(linear)
-    raise InputError(f"unknown scheduler '{name}'; known: constant, cosine, step, linear")
+@register_scheduler("cosine")
+def cosine(epochs: int, warmup_epochs: float = 0, min_lr_factor: float = 0.0) -> Schedule:
+    """Cosine decay from the base rate to ``min_lr_factor`` of it over the run (the papers' CIFAR recipe)."""
+    floor = float(min_lr_factor)
+
+    def factor(progress: float) -> float:
+        inner = _after_warmup(progress, warmup_epochs, epochs)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * inner))
+
+    return _with_warmup(factor, warmup_epochs, epochs)
+
+
+@register_scheduler("step")
+def step(epochs: int, milestones: Sequence[float], gamma: float, warmup_epochs: float = 0) -> Schedule:
+    """Multiply the rate by ``gamma`` at each milestone epoch (EL2N's and forgetting's 60/120/160 of 200)."""
+    fractions = sorted(float(milestone) / max(epochs, 1) for milestone in milestones)
+    return _with_warmup(
+        lambda progress: float(gamma) ** sum(progress >= m - 1e-12 for m in fractions), warmup_epochs, epochs
+    )
+
+
+@register_scheduler("linear")
+def linear(epochs: int, warmup_epochs: float = 1) -> Schedule:
+    """Linear warm-up, then linear decay to zero (one-cycle, as in airbench)."""
+    warmup = float(warmup_epochs or 0) / max(epochs, 1)
+
+    def factor(progress: float) -> float:
+        return max(0.0, 1.0 - (progress - warmup) / max(1.0 - warmup, 1e-12)) if progress >= warmup else 1.0
+
+    return _with_warmup(factor, warmup_epochs, epochs)

@@ -31,23 +31,58 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from omegaconf import OmegaConf
 
 from .datasets import ImageData
 from .distributed import SINGLE, DistContext, barrier, broadcast_object
-from .engine import Engine
+from .engine import PER_SAMPLE_METRICS, Engine
 from .logger import DCLogger
 from .outputs import atomic_write_bytes, atomic_write_json
 
+if TYPE_CHECKING:
+    from .recipe import Recipe
+
 log = logging.getLogger("datacull")
 
-SCORING_METRICS = ("loss", "logits", "feature_norm")
 CACHE_FORMAT = 2
 STATE_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """The first ``epochs`` epochs of a scoring run on ``data`` whose schedule is ``schedule_epochs`` long."""
+
+    recipe: Recipe
+    data: ImageData
+    seed: int
+    epochs: int
+    schedule_epochs: int
+    cache_dir: Path
+    context: DistContext = SINGLE
+
+    @cached_property
+    def key(self) -> str:
+        """Hash of everything that changes the scoring trajectory (and nothing that does not: the sampler, the
+        importance, how many epochs it reads)."""
+        relevant = {
+            "format": CACHE_FORMAT,
+            "metrics": list(PER_SAMPLE_METRICS),
+            "data": data_fingerprint(self.data),
+            **self.recipe.fingerprint(),
+            "world_size": self.context.world_size,
+            "schedule_epochs": self.schedule_epochs,
+            "seed": self.seed,
+        }
+        return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:24]
+
+    @property
+    def directory(self) -> Path:
+        """Where the cache entry lives (and what a static importance's loggers read)."""
+        return Path(self.cache_dir) / "scoring" / self.key
 
 
 @dataclass
@@ -66,6 +101,17 @@ class ScoringRun:
 
     def logger(self, metric: str) -> DCLogger:
         return DCLogger(self.directory / metric)
+
+    def summary(self) -> dict[str, Any]:
+        """The ``scoring_*`` fields of a run's summary."""
+        return {
+            "scoring_samples": self.trained_samples,
+            "scoring_cost_samples": self.cost_samples,
+            "scoring_wall_time_s": self.wall_time_s,
+            "scoring_cache_hit": self.cache_hit,
+            "scoring_epochs": self.epochs,
+            "scoring_schedule_epochs": self.schedule_epochs,
+        }
 
     def best_validation_class_accuracy(self) -> list[float] | None:
         """Per-class validation accuracy at the epoch with the best overall validation accuracy (MetriQ's
@@ -89,30 +135,6 @@ def data_fingerprint(data: ImageData) -> str:
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def scoring_key(
-    cfg: Any, data: ImageData, schedule_epochs: int, device: torch.device, world_size: int = 1
-) -> str:
-    """Hash of everything that changes the scoring trajectory (and nothing that does not, e.g. the sampler or
-    how many of its epochs an importance reads)."""
-    trainer = cfg.trainer
-    relevant = {
-        "format": CACHE_FORMAT,
-        "metrics": SCORING_METRICS,
-        "data": data_fingerprint(data),
-        "dataset_augment": OmegaConf.to_container(cfg.dataset.get("augment", {}) or {}, resolve=True),
-        "model": OmegaConf.to_container(cfg.model, resolve=True),
-        "optimizer": OmegaConf.to_container(cfg.optimizer, resolve=True),
-        "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True),
-        "batch_size": int(trainer.batch_size),
-        "amp": bool(trainer.get("amp", False)) and device.type == "cuda",
-        "device": device.type,
-        "world_size": int(world_size),
-        "schedule_epochs": int(schedule_epochs),
-        "seed": int(cfg.seed),
-    }
-    return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:24]
 
 
 @contextlib.contextmanager
@@ -155,29 +177,21 @@ def _read_valid_entry(entry: Path) -> dict[str, Any] | None:
     return meta
 
 
-def _train_scoring_epochs(
-    cfg: Any,
-    data: ImageData,
-    device: torch.device,
-    schedule_epochs: int,
-    epochs: range,
-    directory: Path,
-    context: DistContext,
-) -> list[dict[str, Any]]:
+def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Path) -> list[dict[str, Any]]:
     """Train ``epochs`` of the scoring run into ``directory``, continuing from its saved state when the range does
     not start at 0; save the state after the last epoch. Returns each epoch's validation accuracies (empty when
     the data hold out no validation split)."""
-    seed = int(cfg.seed)
-    engine = Engine(cfg, data, device, epochs=schedule_epochs, seed=seed, context=context)
+    data, context, schedule_epochs = request.data, request.context, request.schedule_epochs
+    engine = Engine(request.recipe, data, epochs=schedule_epochs, seed=request.seed, context=context)
     num_samples = int(data.train_y.shape[0])
-    order_generator = torch.Generator().manual_seed(seed)
+    order_generator = torch.Generator().manual_seed(request.seed)
     if epochs.start > 0:
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
         engine.load_state_dict(state["engine"])
         order_generator.set_state(state["order_generator"])
     loggers = {
         metric: DCLogger(directory / metric, num_samples=num_samples, distributed=True)
-        for metric in SCORING_METRICS
+        for metric in PER_SAMPLE_METRICS
     }
     validation = []
     for epoch in epochs:
@@ -238,24 +252,16 @@ def _listed(relative: Path, epochs: int) -> bool:
     return int(name[len("epoch") :].split(".")[0]) < epochs
 
 
-def obtain_scoring_run(
-    cfg: Any,
-    data: ImageData,
-    device: torch.device,
-    epochs: int,
-    schedule_epochs: int,
-    cache_dir: Path,
-    context: DistContext = SINGLE,
-) -> ScoringRun:
-    """The first ``epochs`` epochs of the cached scoring run whose schedule is ``schedule_epochs`` long, training
-    (or continuing) it first where the entry holds fewer.
+def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
+    """The first ``request.epochs`` epochs of the cached scoring run, training (or continuing) it first where the
+    entry holds fewer.
 
     Under DDP rank 0 alone looks up, locks and writes the entry; every rank trains the scoring model.
     """
-    key = scoring_key(cfg, data, schedule_epochs, device, context.world_size)
-    root = Path(cache_dir) / "scoring"
-    entry = root / key
-    per_epoch = int(data.train_y.shape[0])
+    key, entry, context = request.key, request.directory, request.context
+    epochs, schedule_epochs = request.epochs, request.schedule_epochs
+    root = entry.parent
+    per_epoch = int(request.data.train_y.shape[0])
     with file_lock(root / f"{key}.lock") if context.is_main else contextlib.nullcontext():
         meta = broadcast_object(context, _read_valid_entry(entry) if context.is_main else None)
         trained = 0 if meta is None else int(meta["epochs_trained"])
@@ -287,7 +293,7 @@ def obtain_scoring_run(
         try:
             start = time.perf_counter()
             val = (meta["validation"] if extending else []) + _train_scoring_epochs(
-                cfg, data, device, schedule_epochs, range(trained, epochs), directory, context
+                request, range(trained, epochs), directory
             )
             wall = time.perf_counter() - start
             if context.is_main:

@@ -29,9 +29,9 @@ sys.path.insert(0, str(benchlib.REPO))
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from datacull.datasets import load_dataset  # noqa: E402
 from datacull.datasets.common import balanced_subset  # noqa: E402
 from datacull.engine import BatchAugment  # noqa: E402
+from datacull.parts import load_dataset  # noqa: E402
 
 CIFAR10 = benchlib.REPO.parent / "shared" / "data" / "cifar10"
 GOAL = 5.0

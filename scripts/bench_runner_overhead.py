@@ -36,8 +36,10 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from datacull import register_dataset, runner  # noqa: E402
 from datacull.datasets import ImageData  # noqa: E402
-from datacull.engine import Engine, resolve_device  # noqa: E402
-from datacull.models import build_model  # noqa: E402
+from datacull.engine import Engine  # noqa: E402
+from datacull.observers import ProgressDisplay  # noqa: E402
+from datacull.parts import resolve_device  # noqa: E402
+from datacull.recipe import build_recipe  # noqa: E402
 
 FULL = {"samples": 2048, "test": 256, "batch": 128, "width": 16, "epochs": 4, "rates": [0.0, 0.5, 0.9]}
 QUICK = {"samples": 128, "test": 32, "batch": 32, "width": 4, "epochs": 3, "rates": [0.0, 0.5]}
@@ -95,7 +97,7 @@ def plain_loop(
 ) -> tuple[list[float], torch.nn.Module]:
     """What a user writes by hand: normalize, forward, cross-entropy, backward, step. Seconds per epoch."""
     torch.manual_seed(int(cfg.seed))
-    model = build_model(cfg.model, data.in_channels, data.image_size, data.num_classes).to(device)
+    model = build_recipe(cfg, device).build_model(data).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=cfg.optimizer.lr,
@@ -125,17 +127,17 @@ def plain_loop(
 def runner_epoch_times(cfg, run_dir: Path) -> list[float]:
     """The real runner on ``cfg``: seconds between consecutive epochs' ends, the first and the last left out."""
     ends = []
-    original = runner.ProgressDisplay.epoch_done
+    original = ProgressDisplay.epoch_done
 
     def record(self, row):
         original(self, row)
         ends.append(time.perf_counter())
 
-    runner.ProgressDisplay.epoch_done = record
+    ProgressDisplay.epoch_done = record
     try:
         runner.train(cfg, run_dir=run_dir)
     finally:
-        runner.ProgressDisplay.epoch_done = original
+        ProgressDisplay.epoch_done = original
     return [later - earlier for earlier, later in zip(ends[:-2], ends[1:-1], strict=True)]
 
 
@@ -144,7 +146,7 @@ def check_same_training(cfg, data: ImageData, device: torch.device) -> float:
     generator = torch.Generator().manual_seed(1)
     orders = [torch.randperm(SIZES["samples"], generator=generator) for _ in range(2)]
     _, plain = plain_loop(cfg, data, device, orders)
-    engine = Engine(cfg, data, device, epochs=2, seed=int(cfg.seed))
+    engine = Engine(build_recipe(cfg, device), data, epochs=2, seed=int(cfg.seed))
     for epoch, order in enumerate(orders):
         engine.train_epoch(epoch, order)
     return max(

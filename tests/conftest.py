@@ -1,23 +1,28 @@
-"""Shared fixtures: tiny datasets, configs composed into temporary folders, sampler construction by name."""
+"""Shared helpers: tiny datasets, configs composed into temporary folders, samplers built by name, the
+``datacull`` command in a subprocess, image folders and trajectories written for a test."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
+from PIL import Image
 from torch.utils.data import TensorDataset
 
-from datacull import DCDataset
+from datacull import DCDataset, DCLogger
+from datacull.catalog import get_sampler
+from datacull.parts import Budget, build_loader
 from datacull.paths import config_dir
-from datacull.registry import get_sampler
-from datacull.runner import build_sampler
+from datacull.summary import TIMING_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CIFAR10 = REPO.parent / "shared" / "data" / "cifar10"
@@ -53,10 +58,11 @@ def make_sampler(name: str, dataset: DCDataset, pruning_rate: float, seed: int =
         cfg.sampler.pruning_rate = pruning_rate
         for key, value in overrides.items():
             cfg.sampler[key] = value
-    labels = dataset.targets
-    num_classes = int(labels.max()) + 1 if len(labels) else 0
-    accuracy = np.linspace(0.2, 0.9, num_classes) if num_classes else np.zeros(0)
-    return build_sampler(get_sampler(name), cfg, dataset, {"num_epochs": 10, "class_wise_acc": accuracy})
+        if get_sampler(name).needs_class_accuracy:
+            labels = dataset.targets
+            num_classes = int(labels.max()) + 1 if len(labels) else 0
+            cfg.sampler.class_wise_acc = np.linspace(0.2, 0.9, num_classes).tolist() if num_classes else []
+    return build_loader(cfg, get_sampler(name), dataset, Budget(epochs=10))
 
 
 @pytest.fixture(autouse=True)
@@ -67,16 +73,109 @@ def _isolated_outputs(tmp_path, monkeypatch):
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
-def config_to_dict(cfg: DictConfig) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True)
-
-
-#: metrics.csv columns that measure time: they differ between otherwise identical runs.
-TIMING_COLUMNS = ["train_time_s", "eval_time_s", "epoch_time_s"]
-
-
 def metrics_without_timing(run_dir: Path):
     """A run's metrics.csv without its timing columns, for comparing runs that must train identically."""
     import pandas as pd
 
-    return pd.read_csv(Path(run_dir) / "metrics.csv").drop(columns=TIMING_COLUMNS)
+    return pd.read_csv(Path(run_dir) / "metrics.csv").drop(columns=list(TIMING_COLUMNS))
+
+
+# -------------------------------------------------------------------------- the runner on a tiny digits subset
+FAST = [
+    "dataset.subset_per_class=12",
+    "dataset.test_subset_per_class=10",
+    "trainer.epochs=2",
+    "trainer.batch_size=32",
+    "model.hidden=32",
+    "model.depth=1",
+]
+
+
+def shorten(cfg: DictConfig, given: frozenset[str] = frozenset()) -> DictConfig:
+    """Three-epoch scoring runs (of a three-epoch schedule), two-epoch windows, unless the test sets them
+    (``given`` keys)."""
+    with open_dict(cfg):
+        for key, short in (("trajectory_length", 3), ("window_size", 2)):
+            if key in cfg.importance and f"importance.{key}" not in given:
+                cfg.importance[key] = short
+        if "scoring.epochs" not in given:
+            cfg.scoring.epochs = 3
+    return cfg
+
+
+def fast_config(tmp_path, *overrides):
+    given = frozenset(override.split("=", 1)[0] for override in overrides)
+    return shorten(compose_config([*FAST, *overrides], tmp_path), given)
+
+
+# --------------------------------------------------------------------------- the command, as a user runs it
+CIFAR_SMOKE = [
+    "dataset=imagefolder",
+    f"dataset.root={SHARED_CIFAR10}",
+    "dataset.subset_per_class=20",
+    "dataset.test_subset_per_class=20",
+    "model=cnn",
+    "model.width=8",
+    "trainer.epochs=2",
+]
+needs_cifar = pytest.mark.skipif(
+    not (SHARED_CIFAR10 / "train").is_dir(), reason="../shared/data/cifar10 is not here"
+)
+
+
+def datacull(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DATACULL_OUTPUT_DIR": str(cwd / "outputs"),
+        "DATACULL_CACHE_DIR": str(cwd / "cache"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "datacull", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"datacull {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def run_dirs(root: Path) -> list[Path]:
+    return sorted(path.parent for path in root.rglob("summary.json"))
+
+
+# -------------------------------------------------------------------------------- files written for a test
+def write_image_folder(root: Path, broken: dict[str, bytes] | None = None) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for index in range(4):
+                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / f"{index}.png")
+    for relative, content in (broken or {}).items():
+        (root / relative).write_bytes(content)
+    return root
+
+
+def log_epochs(logger: DCLogger, trajectory) -> None:
+    """Log a (T, N, *) trajectory, each epoch in two shuffled batches."""
+    trajectory = torch.as_tensor(trajectory, dtype=torch.float32)
+    for epoch, values in enumerate(trajectory):
+        order = torch.randperm(values.shape[0])
+        for batch in order.tensor_split(2):
+            logger.log_metric(epoch, batch, values[batch])
+    logger.flush()
+
+
+def scoring_request(cfg: DictConfig, data, epochs: int, schedule_epochs: int, cache_dir: Path):
+    """The scoring run of ``cfg`` on ``data`` reading ``epochs`` of a ``schedule_epochs``-long run, on the CPU."""
+    from datacull.recipe import build_recipe
+    from datacull.scoring import ScoringRequest
+
+    recipe = build_recipe(cfg, torch.device("cpu"))
+    return ScoringRequest(recipe, data, int(cfg.seed), epochs, schedule_epochs, Path(cache_dir))

@@ -20,8 +20,7 @@ from datacull.methods.loss import LossImportance
 from datacull.methods.margin import MarginImportance
 from datacull.methods.uniform import UniformImportance
 
-from .conftest import tensor_dataset
-from .test_importance import log_epochs
+from .conftest import log_epochs, tensor_dataset
 
 LOG3 = math.log(3.0)
 

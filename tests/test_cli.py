@@ -3,55 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from datacull.registry import list_entries
+from datacull.catalog import list_entries
 
-from .conftest import SHARED_CIFAR10
-
-CIFAR_SMOKE = [
-    "dataset=imagefolder",
-    f"dataset.root={SHARED_CIFAR10}",
-    "dataset.subset_per_class=20",
-    "dataset.test_subset_per_class=20",
-    "model=cnn",
-    "model.width=8",
-    "trainer.epochs=2",
-]
-needs_cifar = pytest.mark.skipif(
-    not (SHARED_CIFAR10 / "train").is_dir(), reason="../shared/data/cifar10 is not here"
-)
-
-
-def datacull(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "DATACULL_OUTPUT_DIR": str(cwd / "outputs"),
-        "DATACULL_CACHE_DIR": str(cwd / "cache"),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "datacull", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"datacull {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def run_dirs(root: Path) -> list[Path]:
-    return sorted(path.parent for path in root.rglob("summary.json"))
+from .conftest import CIFAR_SMOKE, datacull, needs_cifar, run_dirs
 
 
 @pytest.mark.slow

@@ -10,11 +10,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from datacull.datasets import balanced_subset, load_dataset
+from datacull.datasets import balanced_subset
 from datacull.datasets.common import hold_out_validation, resolve_val_fraction, validation_split
 from datacull.errors import DataError
+from datacull.parts import load_dataset
 
-from .test_errors import write_image_folder
+from .conftest import write_image_folder
 
 
 def test_balanced_subset_is_deterministic_and_balanced():

@@ -9,18 +9,16 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from datacull.cli import app
 from datacull.errors import DatacullError, DataError, DivergenceError, InputError
-from datacull.hydra_app import resume_run
+from datacull.runner import resume as resume_run
 from datacull.runner import train
 
-from .test_runner import fast_config
+from .conftest import fast_config, write_image_folder
 
 
 def failed_summary(run_dir: Path) -> dict:
@@ -59,9 +57,36 @@ def test_unknown_names_list_the_valid_ones(group, wrong, valid):
     assert result.output.strip().count("\n") == 0
 
 
-def test_misspelled_key_is_refused_before_running():
+def test_misspelled_key_is_refused_before_running_with_the_closest_keys():
     result = CliRunner().invoke(app, ["train", "sampler.pruning_rat=0.3"])
-    assert result.exit_code == 2 and "Could not override 'sampler.pruning_rat'" in result.output
+    assert result.exit_code == 2 and result.output.strip().count("\n") == 0
+    assert "sampler.pruning_rat does not exist; did you mean sampler.pruning_rate" in result.output
+    assert "+sampler" not in result.output  # never Hydra's advice to append the misspelled key
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["dataset.root=/nonexistent"],
+            "dataset.root is not read by dataset=digits; dataset=cifar10, cifar100 and imagefolder read it",
+        ),
+        (["sampler.beta=0.1"], "sampler.beta is not read by sampler=rcap; sampler=ccs reads it"),
+        (
+            ["trainer.epochs=1", "model.width=3"],
+            "model.width is not read by model=mlp; model=cnn and resnet18 read it",
+        ),
+    ],
+)
+def test_a_key_the_chosen_component_does_not_read_is_refused(overrides, message):
+    result = CliRunner().invoke(app, ["train", *overrides])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {message}"
+
+
+def test_keys_of_the_chosen_component_and_appended_keys_pass_the_check():
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "sampler=ccs", "sampler.beta=0.1", "--cfg", "job"]).exit_code == 0
+    assert runner.invoke(app, ["train", "+trainer.note=x", "--cfg", "job"]).exit_code == 0
 
 
 def test_window_longer_than_trajectory(tmp_path):
@@ -113,19 +138,6 @@ def test_ccs_beta_above_pruning_rate(tmp_path):
 )
 def test_metriq_class_accuracies(tmp_path, accuracies, match):
     run_expecting(tmp_path, InputError, match, "sampler=metriq", f"sampler.class_wise_acc={accuracies}")
-
-
-def write_image_folder(root: Path, broken: dict[str, bytes] | None = None) -> Path:
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        for label in ("a", "b"):
-            folder = root / split / label
-            folder.mkdir(parents=True)
-            for index in range(4):
-                Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / f"{index}.png")
-    for relative, content in (broken or {}).items():
-        (root / relative).write_bytes(content)
-    return root
 
 
 @pytest.mark.parametrize(

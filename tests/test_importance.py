@@ -11,17 +11,7 @@ import torch
 from datacull import AUMImportance, DCImportance, DCLogger, ImportanceScores, RCAPImportance, TDDSImportance
 from datacull.errors import InputError
 
-from .conftest import tensor_dataset
-
-
-def log_epochs(logger: DCLogger, trajectory) -> None:
-    """Log a (T, N, *) trajectory, each epoch in two shuffled batches."""
-    trajectory = torch.as_tensor(trajectory, dtype=torch.float32)
-    for epoch, values in enumerate(trajectory):
-        order = torch.randperm(values.shape[0])
-        for batch in order.tensor_split(2):
-            logger.log_metric(epoch, batch, values[batch])
-    logger.flush()
+from .conftest import log_epochs, tensor_dataset
 
 
 class WindowMeanLoss(DCImportance):
@@ -74,7 +64,7 @@ def test_flush_deletes_what_was_read(tmp_path):
     logger = DCLogger(tmp_path)
     log_epochs(logger, torch.zeros(2, 3))
     importance = WindowMeanLoss(tensor_dataset([0, 0, 0]), 1, logger, 2)
-    importance.flush = True
+    importance.delete_read_epochs = True
     importance.extract_trajectory_segment(0)
     assert logger.saved_epochs() == [1]
 
@@ -175,7 +165,7 @@ def test_rcap_temperature_flattens_the_distribution(tmp_path):
     logger.log_metric(0, torch.arange(2), torch.tensor([0.1, 0.6]))
     logger.flush()
     sharp = RCAPImportance(tensor_dataset([0, 0]), logger, beta=0.1, clipping_threshold=1.0)
-    sharp.flush = False
+    sharp.delete_read_epochs = False
     flat = RCAPImportance(tensor_dataset([0, 0]), logger, beta=10.0, clipping_threshold=1.0)
     assert np.ptp(sharp.compute_importance()) > np.ptp(flat.compute_importance())
 

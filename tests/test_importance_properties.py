@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from omegaconf import open_dict
 
 from datacull import DCLogger, ImportanceScores
-from datacull.registry import get_importance, list_importances
-from datacull.runner import RUNNER_IMPORTANCE_KEYS, build_importance
+from datacull.catalog import get_importance, list_importances
+from datacull.parts import build_importance
 
 from .conftest import compose_config, tensor_dataset
 
@@ -78,14 +78,13 @@ def log_trajectory(directory, labels, logits, seen, shuffle_seed: int | None = N
 def build(name, labels, loggers, epochs):
     cfg = copy.deepcopy(importance_config(name))
     with open_dict(cfg):
-        for key in ("trajectory_length", "scoring_epochs"):
-            if key in cfg.importance:
-                cfg.importance[key] = epochs
+        if "trajectory_length" in cfg.importance:
+            cfg.importance.trajectory_length = epochs
         if "window_size" in cfg.importance:
             cfg.importance.window_size = min(int(cfg.importance.window_size), epochs)
-    params = {key: value for key, value in cfg.importance.items() if key not in RUNNER_IMPORTANCE_KEYS}
+    params = {key: value for key, value in cfg.importance.items() if key != "name"}
     importance = build_importance(get_importance(name), params, tensor_dataset(labels), loggers)
-    importance.flush = False
+    importance.delete_read_epochs = False
     return importance
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -18,12 +20,11 @@ from omegaconf import OmegaConf
 
 from datacull import scoring
 from datacull.cli import _check_composes, _train_help
-from datacull.datasets import load_dataset
-from datacull.hydra_app import FAILED_JOBS, SweepReport
+from datacull.parts import load_dataset
 from datacull.paths import config_dir, config_groups
+from datacull.summary import unfinished_runs
 
-from .conftest import compose_config
-from .test_cli import datacull, run_dirs
+from .conftest import compose_config, datacull, run_dirs, scoring_request
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
@@ -106,13 +107,12 @@ def test_a_failed_sweep_job_is_named_at_the_end_and_the_others_complete(tmp_path
     assert ("Traceback" in (failed / "train.log").read_text()) == (not error.startswith("InputError"))
 
 
-def test_sweep_report_reads_new_summaries_only(tmp_path):
-    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+def test_unfinished_runs_reads_the_summaries_written_since_the_sweep_started(tmp_path):
     old = tmp_path / "0_old"
     old.mkdir()
     (old / "summary.json").write_text(json.dumps({"status": "failed", "error": "from an earlier sweep"}))
-    report = SweepReport()
-    report.on_multirun_start(config)
+    os.utime(old / "summary.json", (1000.0, 1000.0))
+    started = time.time() - 1
     for name, summary in {
         "1_ok": {"status": "completed"},
         "2_bad": {"status": "failed", "error": "RuntimeError: boom"},
@@ -122,14 +122,21 @@ def test_sweep_report_reads_new_summaries_only(tmp_path):
         (tmp_path / name / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "4_torn").mkdir()
     (tmp_path / "4_torn" / "summary.json").write_text("{")
-    report.on_multirun_end(config)
-    assert [(Path(folder).name, reason.split(" (")[0]) for folder, reason in FAILED_JOBS] == [
+    assert [
+        (Path(folder).name, reason.split(" (")[0]) for folder, reason in unfinished_runs(tmp_path, started)
+    ] == [
         ("2_bad", "RuntimeError: boom"),
         ("3_killed", "status 'running'"),
         ("4_torn", "summary.json cannot be read"),
     ]
-    report.on_multirun_start(config)
-    assert FAILED_JOBS == []
+
+
+def test_the_cli_pins_the_sweep_folder_as_hydra_resolves_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATACULL_OUTPUT_DIR", str(tmp_path / "out"))
+    # a swept key inside the folder's name takes its default, as in Hydra's own sweep folder
+    folder = _check_composes(["-m", "dataset=digits", "seed=0,1", "output_dir=" + str(tmp_path / "other")])
+    assert Path(folder).parent == tmp_path / "other" / "sweeps" and Path(folder).name.endswith("_digits")
+    assert _check_composes(["seed=1"]) is None  # a single run has no sweep folder
 
 
 def test_a_misspelled_launcher_is_one_line(tmp_path):
@@ -176,16 +183,16 @@ def test_a_scoring_entry_written_meanwhile_by_another_job_is_kept(tmp_path, monk
     data = load_dataset(cfg.dataset, tmp_path / "cache")
     train = scoring._train_scoring_epochs
     monkeypatch.setattr(scoring, "file_lock", lambda path: contextlib.nullcontext())
-    cpu = scoring.torch.device("cpu")
+    request = scoring_request(cfg, data, 1, 1, tmp_path / "cache")
 
     def racing(*args, **kwargs):
         monkeypatch.setattr(scoring, "_train_scoring_epochs", train)
-        other = scoring.obtain_scoring_run(cfg, data, cpu, 1, 1, tmp_path / "cache")
+        other = scoring.obtain_scoring_run(request)
         assert not other.cache_hit
         return train(*args, **kwargs)
 
     monkeypatch.setattr(scoring, "_train_scoring_epochs", racing)
-    run = scoring.obtain_scoring_run(cfg, data, cpu, 1, 1, tmp_path / "cache")
+    run = scoring.obtain_scoring_run(request)
     assert not run.cache_hit and [path.name for path in (tmp_path / "cache" / "scoring").iterdir()] == [
         run.directory.name
     ]

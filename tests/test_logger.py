@@ -112,3 +112,31 @@ def test_cuda_tensors_are_logged(tmp_path):
     logger.log_metric(0, torch.arange(8, device="cuda"), logits)
     logger.flush()
     np.testing.assert_allclose(load_epoch(tmp_path, 0, 8)[0], logits.cpu().numpy())
+
+
+def test_a_logger_that_finds_another_runs_epochs_starts_clean_and_says_so(tmp_path, caplog):
+    earlier = DCLogger(tmp_path, num_samples=4)
+    for epoch in range(3):
+        earlier.log_metric(epoch, torch.arange(4), torch.ones(4))
+    earlier.flush()
+    reader = DCLogger(tmp_path)  # a reader sees every epoch (a scoring run's trajectory is read this way)
+    assert reader.saved_epochs() == [0, 1, 2] and reader.own_epochs() == []
+    again = DCLogger(tmp_path, num_samples=4)
+    with caplog.at_level("WARNING", logger="datacull"):
+        again.log_metric(0, torch.arange(4), torch.zeros(4))
+    assert "held epochs 0, 1, 2 of another run" in caplog.text and str(tmp_path) in caplog.text
+    again.flush()
+    assert again.saved_epochs() == [0] == again.own_epochs()
+
+
+def test_a_resumed_logger_keeps_its_checkpointed_epochs_and_drops_later_ones(tmp_path):
+    first = DCLogger(tmp_path, num_samples=4)
+    for epoch in range(4):
+        first.log_metric(epoch, torch.arange(4), torch.full((4,), float(epoch)))
+    first.flush()
+    resumed = DCLogger(tmp_path, num_samples=4)
+    resumed.continue_run(through_epoch=1)  # epochs 2 and 3 came after the checkpoint: trained again
+    assert resumed.own_epochs() == [0, 1] and resumed.saved_epochs() == [0, 1]
+    resumed.log_metric(2, torch.arange(4), torch.full((4,), 7.0))
+    resumed.flush()
+    assert resumed.own_epochs() == [0, 1, 2]

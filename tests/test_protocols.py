@@ -3,22 +3,20 @@ a validation split only where something reads it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from datacull import scoring
-from datacull.datasets import load_dataset
+from datacull.distributed import DistContext
 from datacull.errors import InputError
-from datacull.runner import full_data_budget, train
+from datacull.parts import Budget, load_dataset
+from datacull.runner import train
 
-from .conftest import compose_config
-from .test_runner import fast_config
-
-CPU = torch.device("cpu")
+from .conftest import compose_config, fast_config, scoring_request
 
 
 def scoring_logits(run: scoring.ScoringRun, epoch: int) -> np.ndarray:
@@ -33,12 +31,12 @@ def digits(tmp_path):
 
 def test_a_short_scoring_run_is_the_first_epochs_of_the_full_length_run(tmp_path, digits):
     cfg, data = digits
-    prefix = scoring.obtain_scoring_run(cfg, data, CPU, 2, 6, tmp_path / "a")
-    full = scoring.obtain_scoring_run(cfg, data, CPU, 6, 6, tmp_path / "b")
+    prefix = scoring.obtain_scoring_run(scoring_request(cfg, data, 2, 6, tmp_path / "a"))
+    full = scoring.obtain_scoring_run(scoring_request(cfg, data, 6, 6, tmp_path / "b"))
     for epoch in (0, 1):
         np.testing.assert_array_equal(scoring_logits(prefix, epoch), scoring_logits(full, epoch))
     # the old protocol, a schedule that ends at the last epoch read, trains differently from epoch 1 on
-    short = scoring.obtain_scoring_run(cfg, data, CPU, 2, 2, tmp_path / "c")
+    short = scoring.obtain_scoring_run(scoring_request(cfg, data, 2, 2, tmp_path / "c"))
     np.testing.assert_array_equal(scoring_logits(short, 0), scoring_logits(full, 0))
     assert not np.array_equal(scoring_logits(short, 1), scoring_logits(full, 1))
     assert sorted(path.name for path in (tmp_path / "a" / "scoring").iterdir() if path.is_dir()) == [
@@ -49,14 +47,14 @@ def test_a_short_scoring_run_is_the_first_epochs_of_the_full_length_run(tmp_path
 def test_an_entry_is_extended_in_place_and_equals_one_trained_at_once(tmp_path, digits):
     cfg, data = digits
     samples = data.train_y.numel()
-    first = scoring.obtain_scoring_run(cfg, data, CPU, 2, 5, tmp_path / "cache")
-    longer = scoring.obtain_scoring_run(cfg, data, CPU, 4, 5, tmp_path / "cache")
+    first = scoring.obtain_scoring_run(scoring_request(cfg, data, 2, 5, tmp_path / "cache"))
+    longer = scoring.obtain_scoring_run(scoring_request(cfg, data, 4, 5, tmp_path / "cache"))
     assert longer.directory == first.directory and not longer.cache_hit
     assert (first.trained_samples, longer.trained_samples) == (2 * samples, 2 * samples)
     assert longer.cost_samples == 4 * samples  # a run reading 4 epochs is charged for 4, cached or not
-    again = scoring.obtain_scoring_run(cfg, data, CPU, 3, 5, tmp_path / "cache")
+    again = scoring.obtain_scoring_run(scoring_request(cfg, data, 3, 5, tmp_path / "cache"))
     assert again.cache_hit and again.trained_samples == 0 and again.cost_samples == 3 * samples
-    at_once = scoring.obtain_scoring_run(cfg, data, CPU, 4, 5, tmp_path / "other")
+    at_once = scoring.obtain_scoring_run(scoring_request(cfg, data, 4, 5, tmp_path / "other"))
     for epoch in range(4):
         np.testing.assert_array_equal(scoring_logits(longer, epoch), scoring_logits(at_once, epoch))
     meta = json.loads((longer.directory / "meta.json").read_text())
@@ -65,8 +63,11 @@ def test_an_entry_is_extended_in_place_and_equals_one_trained_at_once(tmp_path, 
 
 def test_the_cache_key_covers_the_schedule_length_but_not_the_epochs_read(digits):
     cfg, data = digits
-    assert scoring.scoring_key(cfg, data, 10, CPU) != scoring.scoring_key(cfg, data, 20, CPU)
-    assert scoring.scoring_key(cfg, data, 10, CPU) != scoring.scoring_key(cfg, data, 10, CPU, world_size=2)
+    ten = scoring_request(cfg, data, 5, 10, "cache")
+    assert ten.key == scoring_request(cfg, data, 10, 10, "cache").key  # the epochs read are not in the key
+    assert ten.key != scoring_request(cfg, data, 5, 20, "cache").key
+    assert ten.key != dataclasses.replace(ten, context=DistContext(0, 2, 0)).key
+    assert ten.key != dataclasses.replace(ten, seed=1).key
 
 
 def test_the_runner_reads_a_static_score_from_the_start_of_a_trainer_length_run(tmp_path):
@@ -91,7 +92,7 @@ def test_a_step_budget_trains_exactly_that_many_steps(tmp_path, sampler, rate):
     assert summary["samples_trained"] == metrics["subset_size"].sum()
     assert summary["epochs_trained"] == len(metrics) and metrics["test_acc"].notna().iloc[-1]
     samples = summary["num_train_samples"]
-    assert summary["full_data_samples"] == full_data_budget(samples, 32, 2, 7)
+    assert summary["full_data_samples"] == Budget(2, 7).full_data_samples(samples, 32)
     if sampler == "full":  # the reference trains exactly the full-data budget: nothing saved
         assert summary["samples_trained"] == summary["full_data_samples"] and summary["compute_saved"] == 0
     else:  # a smaller subset takes more epochs to spend the same steps
@@ -100,8 +101,8 @@ def test_a_step_budget_trains_exactly_that_many_steps(tmp_path, sampler, rate):
 
 def test_full_data_budget_counts_the_batches_the_loop_makes():
     # 10 samples in batches of 4: epochs split 10 into [4, 3, 3]
-    assert full_data_budget(10, 4, 3, None) == 30
-    assert [full_data_budget(10, 4, 3, steps) for steps in (1, 2, 3, 4, 5)] == [4, 7, 10, 14, 17]
+    assert Budget(3).full_data_samples(10, 4) == 30
+    assert [Budget(3, steps).full_data_samples(10, 4) for steps in (1, 2, 3, 4, 5)] == [4, 7, 10, 14, 17]
 
 
 def test_a_step_budget_learning_rate_follows_steps(tmp_path):

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from datacull import DCLogger, registry
+from datacull.catalog import get_sampler
+from datacull.methods.rcap import RCAPImportance
 
 from .conftest import tensor_dataset
 
@@ -23,7 +25,7 @@ def test_your_own_method_example_registers_and_works(tmp_path):
     namespace: dict = {}
     try:
         exec(python_block("@register_sampler"), namespace)
-        assert registry.get_sampler("keep_first") is namespace["KeepFirst"]
+        assert get_sampler("keep_first") is namespace["KeepFirst"]
         dataset = tensor_dataset([0, 1] * 5)
         logger = DCLogger(tmp_path)
         for epoch in range(2):
@@ -48,4 +50,35 @@ def test_lightning_example_trains_on_resampled_subsets(tmp_path, monkeypatch):
     assert importance.logger.saved_epochs() == [2]  # RCAP deletes the epochs it has read
     (checkpoint,) = (tmp_path / "lightning_logs").rglob("*.ckpt")
     state = torch.load(checkpoint, weights_only=True)["callbacks"]["DataCullCallback"]
-    assert torch.equal(state["loader"]["subset_indices"], loader.subset_indices)
+    assert torch.equal(state["source"]["loader"]["subset_indices"], loader.subset_indices)
+
+
+def test_the_quickstart_run_twice_in_one_folder_refreshes_its_scores_every_epoch_both_times(
+    tmp_path, monkeypatch
+):
+    """The second run must not read the first run's last epoch file left in trajectories/loss/."""
+    monkeypatch.chdir(tmp_path)
+    block = python_block("RCAPImportance(dataset, logger_object=logger")
+    read_after_each_call = []
+    compute = RCAPImportance.compute_importance
+
+    def recording(self):
+        scores = compute(self)
+        read_after_each_call.append(self.last_epoch_read)
+        return scores
+
+    monkeypatch.setattr(RCAPImportance, "compute_importance", recording)
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    for _ in range(2):
+        model = torch.nn.Linear(3, 2)
+        namespace = {
+            "my_dataset": torch.utils.data.TensorDataset(x, y),
+            "model": model,
+            "optimizer": torch.optim.SGD(model.parameters(), lr=0.1),
+            "epochs": 5,
+        }
+        exec(block.replace("num_workers=2", "num_workers=0"), namespace)
+        namespace["logger"].flush()  # as the process's exit does: the last epoch's file stays in the folder
+    # each run: before epoch e the importance has read epochs 0 .. e-1 of its own run, and nothing else
+    assert read_after_each_call == [-1, 0, 1, 2, 3] * 2

@@ -1,4 +1,5 @@
-"""Registries: lookups, listing, third-party entry points, and the conf files <-> registry correspondence."""
+"""Registries: lookups, listing, third-party entry points, the conf files <-> registry correspondence, and the
+registry kept apart from the implementations (no import circle; the light commands import no torch)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from datacull import registry
+from datacull import catalog, registry
 from datacull.data import DCDataLoader
 from datacull.errors import UnknownNameError
 from datacull.importance import DCImportance
@@ -15,10 +16,17 @@ from datacull.paths import config_dir, config_groups
 
 @pytest.mark.parametrize(
     "kind, group",
-    [("importance", "importance"), ("sampler", "sampler"), ("dataset", "dataset"), ("model", "model")],
+    [
+        ("importance", "importance"),
+        ("sampler", "sampler"),
+        ("dataset", "dataset"),
+        ("model", "model"),
+        ("optimizer", "optimizer"),
+        ("scheduler", "scheduler"),
+    ],
 )
 def test_every_conf_file_names_a_registered_implementation_and_back(kind, group):
-    assert set(config_groups()[group]) == set(registry.list_names(kind))
+    assert set(config_groups()[group]) == set(catalog.list_names(kind))
     for option in config_groups()[group]:
         text = (config_dir() / group / f"{option}.yaml").read_text()
         assert f"name: {option}\n" in text, f"{group}/{option}.yaml must say name: {option}"
@@ -26,27 +34,27 @@ def test_every_conf_file_names_a_registered_implementation_and_back(kind, group)
 
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(UnknownNameError) as raised:
-        registry.get_sampler("cssc")
+        catalog.get_sampler("cssc")
     message = str(raised.value)
     assert "unknown sampler 'cssc'" in message and "ccs" in message and "\n" not in message
 
 
 def test_list_filters_by_pattern():
-    assert registry.list_samplers("r*") == sorted(
-        name for name in registry.list_samplers() if name.startswith("r")
+    assert catalog.list_samplers("r*") == sorted(
+        name for name in catalog.list_samplers() if name.startswith("r")
     )
 
 
 def test_registered_objects_name_their_paper_and_describe_themselves():
     for kind in ("importance", "sampler"):
-        for entry in registry.list_entries(kind):
+        for entry in catalog.list_entries(kind):
             assert entry.description, f"{kind} {entry.name} has no docstring"
             assert entry.paper, f"{kind} {entry.name} names no paper"
 
 
 def test_importances_and_samplers_subclass_the_library_bases():
-    assert all(issubclass(registry.get_importance(n), DCImportance) for n in registry.list_importances())
-    assert all(issubclass(registry.get_sampler(n), DCDataLoader) for n in registry.list_samplers())
+    assert all(issubclass(catalog.get_importance(n), DCImportance) for n in catalog.list_importances())
+    assert all(issubclass(catalog.get_sampler(n), DCDataLoader) for n in catalog.list_samplers())
 
 
 def test_registering_a_second_object_under_a_taken_name_fails():
@@ -78,11 +86,11 @@ def test_third_party_entry_points_are_loaded(tmp_path, monkeypatch):
             return thirdparty_pruning
 
     monkeypatch.setattr(
-        registry, "entry_points", lambda group: [FakeEntryPoint()] if group == "datacull.samplers" else []
+        catalog, "entry_points", lambda group: [FakeEntryPoint()] if group == "datacull.samplers" else []
     )
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(catalog, "_plugins_loaded", False)
     try:
-        assert "everything_plugin" in registry.list_samplers()
+        assert "everything_plugin" in catalog.list_samplers()
     finally:
         registry._REGISTRY["sampler"].pop("everything_plugin", None)
 
@@ -111,3 +119,17 @@ def test_the_wheel_carries_the_configs_and_finds_them_installed(tmp_path):
         check=True,
     ).stdout.strip()
     assert Path(found) == tmp_path / "site" / "datacull" / "conf"
+
+
+def test_the_registry_imports_no_implementation_and_report_imports_no_torch():
+    """Plugins import the registry, the catalog imports the plugins: no circle. ``datacull report`` and ``list``'s
+    module layer start without torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import datacull.registry, datacull.report, datacull.cli, datacull.summary; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('datacull.methods')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

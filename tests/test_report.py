@@ -17,8 +17,7 @@ from datacull.errors import InputError
 from datacull.report import collect, failed_runs, markdown, report, summarize, write_report
 from datacull.runner import train
 
-from .test_cli import datacull
-from .test_runner import FAST, fast_config
+from .conftest import FAST, datacull, fast_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -44,6 +43,7 @@ def write_run(root, name, config=None, **fields):
         "wall_time_s": 1.0,
         **fields,
     }
+    summary.setdefault("uses_scores", summary["sampler"] not in ("full", "random", "rs2", "metriq"))
     (run / "summary.json").write_text(json.dumps(summary))
     if config is not None:
         (run / "config.yaml").write_text(yaml.safe_dump(config))

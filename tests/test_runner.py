@@ -10,37 +10,11 @@ import pandas as pd
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from datacull.registry import list_importances, list_samplers
+from datacull.catalog import list_importances, list_samplers
 from datacull.runner import train
 from datacull.sampling import kept_count
 
-from .conftest import compose_config, metrics_without_timing
-
-FAST = [
-    "dataset.subset_per_class=12",
-    "dataset.test_subset_per_class=10",
-    "trainer.epochs=2",
-    "trainer.batch_size=32",
-    "model.hidden=32",
-    "model.depth=1",
-]
-
-
-def shorten(cfg: DictConfig, given: frozenset[str] = frozenset()) -> DictConfig:
-    """Three-epoch scoring runs (of a three-epoch schedule), two-epoch windows, unless the test sets them
-    (``given`` keys)."""
-    with open_dict(cfg):
-        for key, short in (("trajectory_length", 3), ("scoring_epochs", 3), ("window_size", 2)):
-            if key in cfg.importance and f"importance.{key}" not in given:
-                cfg.importance[key] = short
-        if "scoring.epochs" not in given:
-            cfg.scoring.epochs = 3
-    return cfg
-
-
-def fast_config(tmp_path, *overrides):
-    given = frozenset(override.split("=", 1)[0] for override in overrides)
-    return shorten(compose_config([*FAST, *overrides], tmp_path), given)
+from .conftest import FAST, compose_config, fast_config, metrics_without_timing, shorten
 
 
 @functools.cache
@@ -75,7 +49,7 @@ def test_every_importance_runs_with_every_sampler(tmp_path, importance, sampler)
     assert summary["status"] == "completed"
     assert 0.0 <= summary["test_acc"] <= 1.0 and len(summary["per_class_acc"]) == 10
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
-    assert metrics["epoch"].tolist() == [0, 1]
+    assert metrics["epoch"].tolist() == [1, 2]  # counted from 1, as the log counts them
     trained = summary["num_train_samples"]
     expected = {"full": trained, "infobatch": None}.get(sampler, kept_count(trained, 0.5))
     sizes = metrics["subset_size"]

@@ -10,8 +10,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datacull.catalog import get_sampler, list_samplers
 from datacull.importance import ImportanceScores
-from datacull.registry import get_sampler, list_samplers
 
 from .conftest import make_sampler, tensor_dataset
 
@@ -77,8 +77,8 @@ def test_dynamic_samplers_choose_again_and_static_ones_do_not(name):
     rng = np.random.default_rng(0)
     first = sampler.resample(ImportanceScores(rng.dirichlet(np.ones(200)), True)).clone()
     second = sampler.resample(ImportanceScores(rng.dirichlet(np.ones(200)), True))  # the next epoch's scores
-    static = get_sampler(name).static_selection
-    assert static is not None, f"{name} must declare static_selection"
+    static = get_sampler(name).static
+    assert isinstance(static, bool) and sampler.static == static, f"{name} must declare static"
     assert torch.equal(first, second) == static
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..registry import get_dataset
 
 
 @dataclass
@@ -25,7 +24,6 @@ class ImageData:
     classes: list[str]
     val_x: torch.Tensor | None = None
     val_y: torch.Tensor | None = None
-    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -106,15 +104,6 @@ def hold_out_validation(data: ImageData, fraction: float, seed: int) -> ImageDat
         val_x=data.train_x[val_index],
         val_y=data.train_y[val_index],
     )
-
-
-def load_dataset(cfg: Any, cache_dir: str | os.PathLike) -> ImageData:
-    """Load the configured dataset (its training and test splits)."""
-    loader = get_dataset(cfg.name)
-    data: ImageData = loader(cfg, Path(cache_dir))
-    if data.train_x.shape[0] == 0:
-        raise DataError(f"dataset '{cfg.name}' has no training samples left after subsetting")
-    return data
 
 
 def subset_arrays(

@@ -147,5 +147,4 @@ def load_imagefolder(cfg: Any, cache_dir: Path) -> ImageData:
         test_x=arrays["test"][0],
         test_y=arrays["test"][1],
         classes=classes,
-        info={"root": str(root), "cache": str(cache)},
     )

@@ -9,8 +9,8 @@ import torch
 
 from ..errors import InputError
 from ..registry import register_sampler
+from ..samplers import RankingSampler
 from ..sampling import as_score_tensor, sample_per_class
-from .tdds import RankingSampler
 
 log = logging.getLogger("datacull")
 
@@ -55,7 +55,7 @@ class CCSDataLoader(RankingSampler):
     """
 
     paper = "Zheng et al., Coverage-centric Coreset Selection for High Pruning Rates, ICLR 2023"
-    static_selection = True
+    static = True
 
     def __init__(
         self,
@@ -84,7 +84,7 @@ class CCSDataLoader(RankingSampler):
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         scores = as_score_tensor(sample_importance)
-        hardest_first = self.hardest_first(sample_importance, default_direction=False)
+        hardest_first = self.hardest_first(sample_importance, default_higher_is_harder=False)
         pool = hardest_first[math.floor(self.total_num_samples * self.beta + 1e-9) :]
         pool_scores = scores[pool]
         low, high = pool_scores.min(), pool_scores.max()

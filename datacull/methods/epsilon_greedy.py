@@ -8,8 +8,9 @@ import torch
 
 from ..errors import InputError
 from ..registry import register_sampler
+from ..samplers import RunningScoreSampler
 from ..sampling import top_k
-from .ucb import RunningScoreSampler
+from .ucb import RAJU
 
 
 @register_sampler("epsilon_greedy")
@@ -20,6 +21,8 @@ class EpsilonGreedyDataLoader(RunningScoreSampler):
     kept, floor(epsilon K) are drawn uniformly outside the top K - floor(epsilon K) by an exponential running mean
     of each sample's score. Definition, defaults and differences from the paper: docs/methods.md#epsilon_greedy.
     """
+
+    paper = RAJU
 
     def __init__(self, dataset, pruning_rate: float, epsilon: float = 0.1, **kwargs):
         if not 0.0 <= float(epsilon) <= 1.0:

@@ -19,8 +19,8 @@ class FullDataLoader(DCDataLoader):
     """
 
     paper = "baseline (full-data training, no pruning)"
-    static_selection = True
-    uses_importance = False
+    static = True
+    uses_scores = False
 
     def __init__(self, dataset, pruning_rate: float = 0.0, **kwargs):
         super().__init__(dataset, pruning_rate, static=True, **kwargs)

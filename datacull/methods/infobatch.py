@@ -9,7 +9,7 @@ import torch
 from ..data import DCDataLoader
 from ..errors import InputError
 from ..registry import register_sampler
-from ..sampling import as_score_tensor, larger_is_harder
+from ..sampling import hardness
 
 
 @register_sampler("infobatch")
@@ -23,8 +23,8 @@ class InfoBatchDataLoader(DCDataLoader):
     """
 
     paper = "Qin et al., InfoBatch: Lossless Training Speed Up by Unbiased Dynamic Data Pruning, ICLR 2024"
-    static_selection = False
-    uses_importance = True
+    uses_scores = True
+    needs_num_epochs = True
 
     def __init__(
         self,
@@ -54,10 +54,9 @@ class InfoBatchDataLoader(DCDataLoader):
         everything = torch.arange(self.total_num_samples)
         if not self.pruning_active():
             return everything, torch.ones(self.total_num_samples)
-        scores = as_score_tensor(sample_importance)
-        hardness = scores if larger_is_harder(self.descending, sample_importance, True) else -scores
-        lowest = hardness.min()
-        well_learned = hardness < lowest + (hardness - lowest).mean()
+        hard = hardness(sample_importance, self.descending)
+        lowest = hard.min()
+        well_learned = hard < lowest + (hard - lowest).mean()
         candidates = torch.nonzero(well_learned).squeeze(1)
         num_kept = math.floor((1.0 - self.pruning_rate) * candidates.numel() + 1e-9)
         kept_candidates = candidates[torch.randperm(candidates.numel(), generator=self.rng)[:num_kept]]

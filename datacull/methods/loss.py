@@ -34,7 +34,7 @@ class LossImportance(DCImportance):
         dataset,
         logger_object: DCLogger,
         mode: str = "latest",
-        trajectory_length: int = 10,
+        trajectory_length: int | None = None,
         flush: bool | None = None,
     ):
         if mode not in MODES:
@@ -46,7 +46,8 @@ class LossImportance(DCImportance):
             flush=mode == "latest" if flush is None else flush,
         )
         self.mode = mode
-        self.trajectory_length = int(trajectory_length)
+        self.online = mode == "latest"
+        self.trajectory_length = None if trajectory_length is None else int(trajectory_length)
         num_classes = int(self.labels_tensor.max()) + 1 if self.num_samples else 1
         self.latest_losses = torch.full((self.num_samples,), math.log(num_classes), dtype=torch.float64)
 

@@ -22,11 +22,15 @@ class MetriQDataLoader(DCDataLoader):
     """
 
     paper = "Vysogorets et al., Robust Data Pruning: Uncovering and Overcoming Implicit Bias (MetriQ), arXiv 2404.05579, 2024"
-    static_selection = True
-    uses_importance = False
+    static = True
+    uses_scores = False
+    needs_class_accuracy = True
 
-    def __init__(self, dataset, pruning_rate: float, class_wise_acc=None, **kwargs):
+    def __init__(
+        self, dataset, pruning_rate: float, class_wise_acc=None, query_epochs: int | None = None, **kwargs
+    ):
         super().__init__(dataset, pruning_rate, static=True, **kwargs)
+        self.query_epochs = None if query_epochs is None else int(query_epochs)
         self.class_wise_acc: np.ndarray | None = None
         if class_wise_acc is not None:
             self.set_class_wise_acc(class_wise_acc)

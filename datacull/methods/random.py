@@ -19,8 +19,8 @@ class RandomDataLoader(DCDataLoader):
     """
 
     paper = f"random baseline, as DeepCore's Uniform ({DEEPCORE})"
-    static_selection = True
-    uses_importance = False
+    static = True
+    uses_scores = False
 
     def __init__(self, dataset, pruning_rate: float, stratified: bool = False, **kwargs):
         super().__init__(dataset, pruning_rate, static=True, **kwargs)

@@ -36,7 +36,6 @@ class RCAPImportance(DCImportance):
     paper = "Hassan et al., RCAP: Robust, Class-Aware, Probabilistic Dynamic Dataset Pruning, UAI 2025"
     higher_is_harder = True
     requires = ("loss",)
-    online = True
     state_attributes = ("sample_losses", "class_losses", "last_epoch_read")
 
     def __init__(
@@ -46,10 +45,12 @@ class RCAPImportance(DCImportance):
         beta: float,
         clipping_threshold: float | None = None,
         flush: bool = True,
+        trajectory_length: int | None = None,
     ):
         if not float(beta) > 0:
             raise InputError(f"RCAP importance.beta (softmax temperature) must be > 0; got {beta}")
         super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=flush)
+        self.trajectory_length = trajectory_length  # under a static sampler: the scoring-run epochs read
         self.beta = float(beta)
         self.labels = torch.from_numpy(self.targets)
         self.num_classes = int(self.labels.max()) + 1 if self.num_samples else 0
@@ -60,6 +61,10 @@ class RCAPImportance(DCImportance):
         )
         self.sample_losses = torch.full((self.num_samples,), self.clipping_threshold, dtype=torch.float64)
         self.class_losses = torch.full((self.num_classes,), self.clipping_threshold, dtype=torch.float64)
+
+    @classmethod
+    def is_online(cls, **params) -> bool:
+        return True
 
     def compute_importance(self) -> ImportanceScores:
         losses, trained = self.update_latest(self.sample_losses)
@@ -90,8 +95,7 @@ class RCAPDataLoader(DCDataLoader):
     """
 
     paper = RCAPImportance.paper
-    static_selection = False
-    uses_importance = True
+    uses_scores = True
     needs_nonnegative_importance = True
     state_attributes = ("previous_subset",)
 

@@ -21,8 +21,7 @@ class RS2DataLoader(DCDataLoader):
     paper = (
         "Okanovic et al., Repeated Random Sampling for Minimizing the Time-to-Accuracy of Learning, ICLR 2024"
     )
-    static_selection = False
-    uses_importance = False
+    uses_scores = False
     state_attributes = ("permutation", "cursor")
 
     def __init__(

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from ..data import DCDataLoader
 from ..errors import InputError
 from ..importance import DCImportance, ImportanceScores
 from ..logger import DCLogger
 from ..registry import register_importance, register_sampler
-from ..sampling import as_score_tensor, larger_is_harder, top_k
+from ..samplers import RankingSampler
 
 
 def kl_terms(probabilities: torch.Tensor) -> torch.Tensor:
@@ -73,28 +72,6 @@ class TDDSImportance(DCImportance):
         return self.scores((weights[:, None] * deviation_norm).sum(0))
 
 
-class RankingSampler(DCDataLoader):
-    """Shared by samplers that keep the top of a ranking: reads the score direction, breaks ties at random."""
-
-    uses_importance = True
-
-    def __init__(self, dataset, pruning_rate: float, static: bool, descending: bool | None = None, **kwargs):
-        self.descending = descending
-        super().__init__(dataset, pruning_rate, static=static, **kwargs)
-
-    def hardest_first(
-        self, sample_importance, default_direction: bool, count: int | None = None
-    ) -> torch.Tensor:
-        """The ``count`` hardest samples (all by default), hardest first: by ``descending`` if set, else by the
-        direction the scores declare, else by ``default_direction`` (True: larger = harder)."""
-        scores = as_score_tensor(sample_importance)
-        largest = larger_is_harder(self.descending, sample_importance, default_direction)
-        return top_k(scores, scores.numel() if count is None else count, largest, self.rng)
-
-    def keep_hardest(self, sample_importance, default_direction: bool) -> torch.Tensor:
-        return self.hardest_first(sample_importance, default_direction, self.required_num_samples)
-
-
 @register_sampler("tdds")
 class TDDSDataLoader(RankingSampler):
     """Static: keep the highest-scoring (most informative) fraction, as TDDS selects.
@@ -105,10 +82,10 @@ class TDDSDataLoader(RankingSampler):
     """
 
     paper = TDDSImportance.paper
-    static_selection = True
+    static = True
 
     def __init__(self, dataset, pruning_rate: float, descending: bool | None = None, **kwargs):
         super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
-        return self.keep_hardest(sample_importance, default_direction=True)
+        return self.keep_hardest(sample_importance, default_higher_is_harder=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..registry import register_sampler
+from ..samplers import RankingSampler
 from ..sampling import first_per_class, proportional_quotas
-from .tdds import RankingSampler
 
 
 @register_sampler("topk")
@@ -20,7 +20,7 @@ class TopKDataLoader(RankingSampler):
     """
 
     paper = "Paul, Ganguli, Dziugaite, Deep Learning on a Data Diet, NeurIPS 2021 (keep the highest scores)"
-    static_selection = True
+    static = True
 
     def __init__(
         self,
@@ -36,7 +36,7 @@ class TopKDataLoader(RankingSampler):
         self.class_balanced = bool(class_balanced)
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
-        order = self.hardest_first(sample_importance, default_direction=True)
+        order = self.hardest_first(sample_importance, default_higher_is_harder=True)
         if self.easiest:
             order = order.flip(0)
         if not self.class_balanced:

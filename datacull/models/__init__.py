@@ -3,6 +3,6 @@
 embedding norms for gradient-based scores."""
 
 from . import cnn, mlp, resnet  # noqa: F401  (registration side effects)
-from .common import build_model
+from .common import Classifier
 
-__all__ = ["build_model"]
+__all__ = ["Classifier"]

@@ -1,4 +1,4 @@
-"""``trainer.tensorboard=true``: the event files hold exactly metrics.csv's values, also across a resume."""
+"""Epoch observers: ``trainer.tensorboard=true`` writes exactly metrics.csv's values, also across a resume."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from datacull.errors import InputError
+from datacull.observers import SCALARS
 from datacull.outputs import RunFolder
 from datacull.runner import train
-from datacull.tracking import SCALARS
 
-from .test_runner import fast_config
+from .conftest import fast_config
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
@@ -49,7 +49,7 @@ def test_tensorboard_scalars_equal_metrics_csv(tmp_path):
     run = tmp_path / "run"
     train(fast_config(tmp_path, "trainer.tensorboard=true", "trainer.epochs=3", "trainer.eval_every=2"), run)
     assert_same(run)
-    assert [step for step, _ in scalars(run)["test_acc"]] == [1, 2]  # evaluated epochs only
+    assert [step for step, _ in scalars(run)["test_acc"]] == [2, 3]  # evaluated epochs only (1-based)
 
 
 def test_resumed_run_appends_without_duplicate_epochs(tmp_path, monkeypatch):
@@ -67,7 +67,7 @@ def test_resumed_run_appends_without_duplicate_epochs(tmp_path, monkeypatch):
     monkeypatch.setattr(RunFolder, "save_checkpoint", crash_on_second_save)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, run)
-    assert [step for step, _ in scalars(run)["train_loss"]] == [0, 1]
+    assert [step for step, _ in scalars(run)["train_loss"]] == [1, 2]
     monkeypatch.setattr(RunFolder, "save_checkpoint", save)
     train(cfg, run, resume=True)
     assert_same(run)

@@ -1,0 +1,296 @@
+"""The run's parts, built once from the config: nothing below this module reads ``cfg``.
+
+:func:`build_parts` turns a composed config into objects: the data, the training recipe (model, optimizer,
+schedule, augmentation, precision), the budget, the loader that chooses the subset, the :class:`ScoreSource` that
+feeds it, and the epoch observers. Every check that can fail on a bad setting runs here, before any training.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import TensorDataset
+
+from .catalog import get_dataset, get_importance, get_sampler
+from .data import DCDataLoader, DCDataset
+from .datasets import ImageData
+from .datasets.common import hold_out_validation, resolve_val_fraction
+from .distributed import SINGLE, DistContext
+from .errors import DataError, InputError
+from .importance import DCImportance
+from .logger import DCLogger
+from .observers import Observers, ProgressDisplay, TensorBoardTracker
+from .recipe import Recipe, build_recipe
+from .sampling import check_pruning_rate
+from .scores import ScoreSource
+from .scoring import ScoringRequest
+
+log = logging.getLogger("datacull")
+
+#: Sampler config keys that configure the score policy rather than the sampler itself.
+POLICY_KEYS = {"name", "resample_every"}
+#: MetriQ's query run trains for this share of the run (the official Random+DRoP: 16 of 160 epochs).
+QUERY_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long training runs: ``epochs`` passes over the subset, or ``steps`` optimizer steps when set."""
+
+    epochs: int
+    steps: int | None = None
+
+    def full_data_samples(self, num_samples: int, batch_size: int) -> int:
+        """Samples a full-data run trains under this budget: ``epochs`` passes, or ``steps`` batches (whole
+        passes, then the first batches of one more, as the loop splits them)."""
+        if self.steps is None:
+            return self.epochs * num_samples
+        per_epoch = max(1, -(-num_samples // batch_size))
+        passes, extra = divmod(self.steps, per_epoch)
+        return passes * num_samples + extra * (num_samples // per_epoch) + min(extra, num_samples % per_epoch)
+
+
+@dataclass
+class RunParts:
+    """Everything one run needs, resolved from its config."""
+
+    names: dict[
+        str, Any
+    ]  # importance, sampler, pruning_rate, dataset, model, epochs, steps, seed: the summary's
+    seed: int
+    data: ImageData
+    recipe: Recipe
+    budget: Budget
+    eval_every: int
+    loader: DCDataLoader
+    source: ScoreSource
+    observers: Observers
+
+    @cached_property
+    def num_samples(self) -> int:
+        return int(self.data.train_y.shape[0])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``trainer.device`` as a torch device; under DDP ``cuda`` means this process's GPU (its local rank)."""
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    if name == "auto":
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(
+            f"trainer.device={name} but CUDA is not available here; use trainer.device=cpu or auto"
+        )
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InputError(f"trainer.device must be auto, cpu or cuda[:N]; got {name!r}")
+    return torch.device(name)
+
+
+def load_dataset(cfg: Any, cache_dir: str | Path) -> ImageData:
+    """The configured dataset (its training and test splits) from its registered loader."""
+    data: ImageData = get_dataset(cfg.name)(cfg, Path(cache_dir))
+    if data.train_x.shape[0] == 0:
+        raise DataError(f"dataset '{cfg.name}' has no training samples left after subsetting")
+    return data
+
+
+def build_budget(cfg: DictConfig, sampler_cls: type[DCDataLoader]) -> Budget:
+    epochs = int(cfg.trainer.epochs)
+    if epochs < 1:
+        raise InputError(f"trainer.epochs must be >= 1; got {epochs}")
+    steps = cfg.trainer.get("steps")
+    if steps is None:
+        return Budget(epochs)
+    if int(steps) < 1:
+        raise InputError(f"trainer.steps must be >= 1 (or null for an epoch budget); got {steps}")
+    if sampler_cls.needs_num_epochs:
+        raise InputError(
+            f"sampler={cfg.sampler.name} schedules itself over trainer.epochs; it cannot run with a step "
+            "budget (drop trainer.steps)"
+        )
+    return Budget(epochs, int(steps))
+
+
+def build_loader(
+    cfg: DictConfig, sampler_cls: type[DCDataLoader], dataset: DCDataset, budget: Budget
+) -> DCDataLoader:
+    """The sampler, from its conf section (every key but the score policy's) and what it declares it needs."""
+    values = OmegaConf.to_container(cfg.sampler, resolve=True)
+    params = {key: value for key, value in values.items() if key not in POLICY_KEYS}
+    if sampler_cls.needs_num_epochs:
+        params["num_epochs"] = budget.epochs
+    return sampler_cls(dataset=dataset, seed=int(cfg.seed), **params)
+
+
+def _scoring_epochs(cfg: DictConfig, loader: DCDataLoader, schedule_epochs: int) -> int:
+    """How many epochs of the scoring run this configuration reads."""
+    if loader.needs_class_accuracy:  # MetriQ's query run: the first 10% of the run unless told otherwise
+        read = loader.query_epochs or max(1, round(QUERY_FRACTION * schedule_epochs))
+        key = "sampler.query_epochs"
+    else:
+        read = cfg.importance.get("trajectory_length") or schedule_epochs
+        key = "importance.trajectory_length"
+    if int(read) > schedule_epochs:
+        raise InputError(
+            f"{key} ({read}) exceeds scoring.epochs ({schedule_epochs}): "
+            "the scoring run reads the first epochs of a run scoring.epochs long"
+        )
+    return int(read)
+
+
+def build_importance(
+    importance_cls: type[DCImportance],
+    params: dict[str, Any],
+    dataset: DCDataset,
+    loggers: dict[str, DCLogger],
+) -> DCImportance:
+    """Construct the importance with its parameters and the loggers of the metrics it ``requires``."""
+    params = dict(params)
+    required = tuple(importance_cls.requires)
+    if required:
+        params["logger_object"] = loggers[required[0]]
+        params.update({f"{metric}_logger": loggers[metric] for metric in required[1:]})
+    return importance_cls(dataset=dataset, **params)
+
+
+def _scoring_request(
+    cfg: DictConfig,
+    loader: DCDataLoader,
+    data: ImageData,
+    recipe: Recipe,
+    needs_trajectory: bool,
+    context: DistContext,
+) -> ScoringRequest | None:
+    """The scoring run this configuration reads, if any: a static importance's trajectory, or MetriQ's query run
+    on the training set minus a validation split."""
+    needs_class_accuracy = loader.needs_class_accuracy and loader.class_wise_acc is None
+    val_fraction = resolve_val_fraction(cfg.dataset.get("val_fraction"), needs_class_accuracy)
+    if val_fraction and not needs_class_accuracy:
+        raise InputError(
+            f"dataset.val_fraction={val_fraction} but nothing reads a validation split here (only "
+            "sampler=metriq's query run does); set dataset.val_fraction=auto"
+        )
+    if not (needs_trajectory or needs_class_accuracy):
+        return None
+    schedule_epochs = int(cfg.scoring.epochs)
+    if schedule_epochs < 1:
+        raise InputError(f"scoring.epochs must be >= 1; got {schedule_epochs}")
+    read = _scoring_epochs(cfg, loader, schedule_epochs)
+    scoring_data = data
+    if val_fraction:
+        scoring_data = hold_out_validation(data, val_fraction, int(cfg.dataset.get("split_seed", 0)))
+        log.info(
+            "validation split: %d samples (%g of each class, dataset.val_fraction=%s) held out of the query run "
+            "that measures sampler=%s's class accuracies; training draws from all %d samples",
+            scoring_data.val_y.numel(),
+            val_fraction,
+            cfg.dataset.get("val_fraction"),
+            cfg.sampler.name,
+            data.train_y.numel(),
+        )
+    cache_dir = Path(cfg.cache_dir).expanduser()
+    return ScoringRequest(recipe, scoring_data, int(cfg.seed), read, schedule_epochs, cache_dir, context)
+
+
+def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -> RunParts:
+    """Resolve ``cfg`` into the run's parts; every setting is checked here, before anything trains."""
+    seed = int(cfg.seed)
+    seed_everything(seed)
+    if cfg.trainer.get("num_threads"):
+        torch.set_num_threads(int(cfg.trainer.num_threads))
+    device = resolve_device(str(cfg.trainer.device), context.local_rank)
+    cache_dir = Path(cfg.cache_dir).expanduser()
+    pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
+    importance_cls = get_importance(cfg.importance.name)
+    sampler_cls = get_sampler(cfg.sampler.name)
+    budget = build_budget(cfg, sampler_cls)
+    recipe = build_recipe(cfg, device)
+    data = load_dataset(cfg.dataset, cache_dir)
+    dataset = DCDataset(TensorDataset(data.train_x, data.train_y))
+    loader = build_loader(cfg, sampler_cls, dataset, budget)
+
+    # which scores the loader gets: none, the run's own (online), or a scoring run's (static)
+    importance_params = OmegaConf.to_container(cfg.importance, resolve=True)
+    importance_params.pop("name")
+    uses_scores = loader.uses_scores is not False
+    online = uses_scores and importance_cls.is_online(**importance_params) and not loader.static
+    needs_trajectory = uses_scores and bool(importance_cls.requires) and not online
+    request = _scoring_request(cfg, loader, data, recipe, needs_trajectory, context)
+    if "trajectory_length" in importance_params:  # what a static importance reads; an online one, its own run
+        importance_params["trajectory_length"] = request.epochs if needs_trajectory else None
+    importance = None
+    if uses_scores:
+        if online:
+            directory = Path(run_dir) / "trajectory"
+            loggers = {
+                metric: DCLogger(directory / metric, num_samples=data.train_y.numel(), distributed=True)
+                for metric in importance_cls.requires
+            }
+        else:  # reads the scoring run's cache entry, never writes it
+            loggers = {metric: DCLogger(request.directory / metric) for metric in importance_cls.requires}
+        importance = build_importance(importance_cls, importance_params, dataset, loggers)
+    source = ScoreSource(
+        loader,
+        importance,
+        resample_every=int(cfg.sampler.get("resample_every", 1) or 1),
+        scoring=request,
+        context=context,
+    )
+    observers = Observers(
+        ProgressDisplay(str(cfg.trainer.get("progress", "auto")), None if budget.steps else budget.epochs),
+        TensorBoardTracker(Path(run_dir) / "tensorboard" if cfg.trainer.get("tensorboard", False) else None),
+        enabled=context.is_main,
+    )
+    scoring = (
+        f"; scoring run: the first {request.epochs} of {request.schedule_epochs} epochs (scoring.epochs)"
+        if request
+        else ""
+    )
+    log.info(
+        "%s: %d train / %d test samples, %d classes; importance=%s sampler=%s pruning_rate=%s on %s%s",
+        cfg.dataset.name,
+        data.train_y.numel(),
+        data.test_y.numel(),
+        data.num_classes,
+        cfg.importance.name,
+        cfg.sampler.name,
+        cfg.sampler.pruning_rate,
+        device,
+        scoring,
+    )
+    names = {
+        "importance": cfg.importance.name,
+        "sampler": cfg.sampler.name,
+        "pruning_rate": pruning_rate,
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+        "epochs": budget.epochs,
+        "steps": budget.steps,
+        "seed": seed,
+        "uses_scores": uses_scores,
+    }
+    return RunParts(
+        names=names,
+        seed=seed,
+        data=data,
+        recipe=recipe,
+        budget=budget,
+        eval_every=max(1, int(cfg.trainer.get("eval_every", 1) or 1)),
+        loader=loader,
+        source=source,
+        observers=observers,
+    )

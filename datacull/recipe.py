@@ -1,0 +1,93 @@
+"""How a model is trained, whatever the samples: the model, optimizer, schedule, augmentation and precision of a
+run, resolved from its config. Engines are built from a :class:`Recipe`; a scoring cache key covers its fingerprint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from .catalog import get_model, get_optimizer, get_scheduler
+from .datasets import ImageData
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered implementation chosen in a config group (``model=cnn``) with its parameters."""
+
+    name: str
+    params: dict[str, Any]
+
+    @classmethod
+    def from_config(cls, section: DictConfig) -> Component:
+        values = OmegaConf.to_container(section, resolve=True)
+        return cls(str(values.pop("name")), values)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained, whatever the samples: what an Engine is built from and a scoring cache key covers."""
+
+    model: Component
+    optimizer: Component
+    scheduler: Component
+    augment: dict[str, Any]
+    batch_size: int
+    eval_batch_size: int
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    compile: bool
+
+    def build_model(self, data: ImageData) -> nn.Module:
+        return get_model(self.model.name)(
+            in_channels=data.in_channels,
+            image_size=data.image_size,
+            num_classes=data.num_classes,
+            **self.model.params,
+        )
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return get_optimizer(self.optimizer.name)(model, **self.optimizer.params)
+
+    def build_schedule(self, epochs: int):
+        return get_scheduler(self.scheduler.name)(epochs, **self.scheduler.params)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything of the recipe that changes a trajectory (for the scoring cache key)."""
+        return {
+            "model": self.model.describe(),
+            "optimizer": self.optimizer.describe(),
+            "scheduler": self.scheduler.describe(),
+            "dataset_augment": self.augment,
+            "batch_size": self.batch_size,
+            "amp": self.amp,
+            "device": self.device.type,
+        }
+
+
+def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
+    trainer = cfg.trainer
+    batch_size = int(trainer.batch_size)
+    if batch_size < 1:
+        raise InputError(f"trainer.batch_size must be >= 1; got {batch_size}")
+    return Recipe(
+        model=Component.from_config(cfg.model),
+        optimizer=Component.from_config(cfg.optimizer),
+        scheduler=Component.from_config(cfg.scheduler),
+        augment=OmegaConf.to_container(cfg.dataset.get("augment", {}) or {}, resolve=True),
+        batch_size=batch_size,
+        eval_batch_size=int(trainer.get("eval_batch_size", 1024)),
+        device=device,
+        amp=bool(trainer.get("amp", False)) and device.type == "cuda",
+        channels_last=device.type == "cuda" and bool(trainer.get("channels_last", True)),
+        compile=bool(trainer.get("compile", False)),
+    )

@@ -1,0 +1,131 @@
+"""What a run records, defined once: ``metrics.csv`` rows (:class:`EpochRow`) and ``summary.json``
+(:class:`RunSummary`). The runner writes them, ``datacull resume`` continues them, ``datacull report`` reads them;
+this module imports neither torch nor the methods, so the report starts quickly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+STATUSES = (
+    "running",
+    "completed",
+    "failed",
+    "interrupted",
+)  # interrupted: Ctrl-C; `datacull resume` continues it
+
+
+@dataclass
+class EpochRow:
+    """One line of ``metrics.csv``: an epoch's training statistics, its evaluation when due, and its timing."""
+
+    epoch: int  # 1 for the first epoch, as the log counts them
+    train_loss: float
+    train_acc: float
+    test_acc: float | None
+    worst_class_acc: float | None
+    subset_size: int
+    steps: int
+    train_time_s: float
+    eval_time_s: float
+    epoch_time_s: float
+    lr: float
+
+
+METRIC_COLUMNS = [column.name for column in fields(EpochRow)]
+#: The columns that measure time: they differ between otherwise identical runs.
+TIMING_COLUMNS = ("train_time_s", "eval_time_s", "epoch_time_s")
+
+
+def _result(default: Any = None) -> Any:
+    """A field known only when the run completes (left out of ``summary.json`` until then)."""
+    return field(default=default, metadata={"result": True})
+
+
+@dataclass
+class RunSummary:
+    """``summary.json``. Identity fields are written when the run starts; results (left out until known) when it
+    completes; ``status`` and ``error`` whenever it stops."""
+
+    status: str
+    importance: str
+    sampler: str
+    pruning_rate: float
+    dataset: str
+    model: str
+    epochs: int
+    steps: int | None
+    seed: int
+    run_dir: str
+    world_size: int
+    started_at: str
+    uses_scores: bool = True  # False for samplers that ignore the importance (full, random, rs2, metriq)
+    class_wise_acc: list[float] | None = _result()  # MetriQ's query-run class accuracies
+    per_class_acc: list[float] | None = _result()
+    test_acc: float | None = _result()
+    best_test_acc: float | None = _result()
+    worst_class_acc: float | None = _result()
+    samples_trained: int | None = _result()
+    scoring_samples: int | None = _result()  # trained by this run's process (0 on a cache hit)
+    scoring_cost_samples: int | None = _result()  # what the epochs it read cost, cached or not
+    scoring_wall_time_s: float | None = _result()
+    scoring_cache_hit: bool | None = _result()
+    scoring_epochs: int | None = _result()
+    scoring_schedule_epochs: int | None = _result()
+    full_data_samples: int | None = _result()
+    realized_pruning_rate: float | None = _result()
+    compute_saved: float | None = (
+        _result()
+    )  # 1 - (samples_trained + scoring_cost_samples) / full_data_samples
+    num_train_samples: int | None = _result()
+    epochs_trained: int | None = _result()
+    steps_trained: int | None = _result()
+    train_time_s: float | None = _result()
+    eval_time_s: float | None = _result()
+    device: str | None = _result()
+    wall_time_s: float | None = _result()
+    finished_at: str | None = _result()
+    error: str | None = _result()
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as written: results that are not known (None) are left out."""
+        optional = {column.name for column in fields(self) if column.metadata.get("result")}
+        return {key: value for key, value in asdict(self).items() if value is not None or key not in optional}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> RunSummary:
+        known = {column.name for column in fields(cls)}
+        return cls(**{key: value for key, value in payload.items() if key in known})
+
+
+#: What identifies a run among others (a completed summary lacking one is not averaged).
+IDENTITY_FIELDS = ("dataset", "model", "epochs", "importance", "sampler", "pruning_rate", "seed")
+#: The results a completed summary must hold to be averaged.
+FINAL_FIELDS = (
+    "test_acc",
+    "best_test_acc",
+    "worst_class_acc",
+    "compute_saved",
+    "realized_pruning_rate",
+    "wall_time_s",
+)
+
+
+def unfinished_runs(folder: str | Path, since: float = 0.0) -> list[tuple[str, str]]:
+    """``(run folder, reason)`` for every ``summary.json`` below ``folder`` written at or after ``since`` (a time
+    stamp) that does not say completed: how a sweep names its failed jobs, whatever launcher ran them."""
+    found = []
+    for path in sorted(Path(folder).rglob("summary.json")):
+        if path.stat().st_mtime < since:
+            continue
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            summary = {"status": "failed", "error": f"summary.json cannot be read ({error})"}
+        if summary.get("status") != "completed":
+            reason = summary.get("error") or f"status {summary.get('status')!r} (the job did not finish)"
+            found.append((str(path.parent), reason))
+    return found
