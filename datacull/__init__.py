@@ -41,6 +41,7 @@ _EXPORTS = {
     "list_datasets": "datacull.catalog",
     "list_models": "datacull.catalog",
     "train": "datacull.runner",
+    "load_selection": "datacull.coresets",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -23,7 +23,10 @@ log = logging.getLogger("datacull")
 
 
 def _train_help() -> str:
-    groups = "\n".join(f"  {group:<11} {', '.join(options)}" for group, options in config_groups().items())
+    width = max(len(group) for group in config_groups())
+    groups = "\n".join(
+        f"  {group:<{width}}  {', '.join(options)}" for group, options in config_groups().items()
+    )
     return f"""Train one configuration (or a sweep with -m) and write its run folder.
 
 \b
@@ -39,7 +42,8 @@ Config groups (choose one with group=option):
 
 \b
 Common keys: seed, sampler.pruning_rate (fraction REMOVED, in [0, 1)), sampler.resample_every,
-trainer.epochs, trainer.batch_size, trainer.device (auto|cpu|cuda), trainer.amp, trainer.eval_every,
+trainer.epochs, trainer.steps, trainer.batch_size, trainer.device (auto|cpu|cuda), trainer.amp,
+trainer.eval_every, scoring.epochs, scoring.model (a proxy model for the scoring run),
 dataset.root, dataset.subset_per_class, dataset.val_fraction, importance.trajectory_length,
 importance.window_size, importance.decay, cache_dir, output_dir.
 Run folders land in outputs/runs/ (sweeps in outputs/sweeps/). `datacull list` describes every option.
@@ -64,6 +68,15 @@ app = typer.Typer(
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+def _as_group_choice(override: str) -> str:
+    """``scoring.model=cnn`` chooses an option of the nested group ``scoring/model``, as ``model=cnn`` does."""
+    key, _, value = override.partition("=")
+    group = key.replace(".", "/")
+    if value and not key.startswith(("+", "~", "-")) and "/" in group and group in config_groups():
+        return f"{group}={value}"
+    return override
 
 
 def _check_group_choices(overrides: list[str]) -> None:
@@ -210,7 +223,7 @@ def train(
         False, "--debug", help="Show the full traceback of errors caused by the input."
     ),
 ) -> None:
-    overrides = list(ctx.args)
+    overrides = [_as_group_choice(override) for override in ctx.args]
     _check_group_choices(overrides)
     sweep_dir = _check_composes(overrides)
     from . import hydra_app
@@ -281,6 +294,89 @@ def resume(
         if _show_traceback(debug):
             raise
         _fail(str(error))
+
+
+def _compose(overrides: list[str]):
+    """The config of a single run (checked as ``datacull train`` checks it), for the commands that need no Hydra run."""
+    from hydra import compose, initialize_config_dir
+
+    from .hydra_app import absolutize_paths
+
+    overrides = [_as_group_choice(override) for override in overrides]
+    _check_group_choices(overrides)
+    _check_composes(overrides)
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    absolutize_paths(cfg)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    return cfg
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def score(
+    ctx: typer.Context,
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Folder for scores.npy, labels.npy, scores.json."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of errors caused by the input."
+    ),
+) -> None:
+    """Write an importance's per-sample scores, from its (cached) scoring run: `datacull score importance=aum`.
+
+    Arguments are the same overrides as `datacull train` (the sampler is irrelevant: the scores do not depend on
+    it). The scores folder feeds `datacull select`."""
+    from .coresets import score as write_scores
+    from .errors import DatacullError
+
+    cfg = _compose([*ctx.args, "sampler=topk"])
+    if out is None:
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        out = (
+            Path(cfg.output_dir) / "scores" / f"{stamp}_{cfg.dataset.name}_{cfg.importance.name}_s{cfg.seed}"
+        )
+    try:
+        folder = write_scores(cfg, out)
+    except DatacullError as error:
+        if _show_traceback(debug):
+            raise
+        _fail(str(error))
+    typer.echo(f"wrote {folder}/scores.npy, labels.npy, scores.json")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def select(
+    ctx: typer.Context,
+    scores: Path = typer.Argument(..., help="A folder written by `datacull score`."),
+    sampler: str = typer.Option(
+        ..., "--sampler", help="A static sampler: ccs, tdds, topk, random, metriq, full."
+    ),
+    pruning_rate: float = typer.Option(..., "--pruning-rate", help="The fraction of samples REMOVED."),
+    seed: int = typer.Option(0, "--seed", help="The sampler's seed (the runner uses the run's seed)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Folder for indices.npy (and weights.npy)."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of errors caused by the input."
+    ),
+) -> None:
+    """Write the indices a static sampler keeps from scores: `datacull select SCORES --sampler ccs --pruning-rate
+    0.9`; extra arguments set the sampler's parameters (`sampler.beta=0.3`). Load them with
+    `datacull.load_selection(folder).subset(dataset)` or `Subset(dataset, numpy.load("indices.npy"))`."""
+    from .coresets import read_scores
+    from .coresets import select as write_selection
+    from .errors import DatacullError
+
+    try:
+        loaded = read_scores(scores)
+        cfg = _compose(
+            [f"sampler={sampler}", f"sampler.pruning_rate={pruning_rate}", f"seed={seed}", *ctx.args]
+        )
+        folder = out or Path(scores) / f"selection_{sampler}_p{pruning_rate:g}_s{seed}"
+        selection = write_selection(loaded, cfg, folder)
+    except DatacullError as error:
+        if _show_traceback(debug):
+            raise
+        _fail(str(error))
+    typer.echo(f"kept {selection.indices.size} of {loaded.values.size}: wrote {folder}/indices.npy")
 
 
 @app.command()

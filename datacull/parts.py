@@ -7,6 +7,7 @@ feeds it, and the epoch observers. Every check that can fail on a bad setting ru
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from .errors import DataError, InputError
 from .importance import DCImportance
 from .logger import DCLogger
 from .observers import Observers, ProgressDisplay, TensorBoardTracker
-from .recipe import Recipe, build_recipe
+from .recipe import Component, Recipe, build_recipe
 from .sampling import check_pruning_rate
 from .scores import ScoreSource
 from .scoring import ScoringRequest
@@ -203,7 +204,20 @@ def _scoring_request(
             data.train_y.numel(),
         )
     cache_dir = Path(cfg.cache_dir).expanduser()
-    return ScoringRequest(recipe, scoring_data, int(cfg.seed), read, schedule_epochs, cache_dir, context)
+    scoring_recipe, cost_ratio = recipe, 1.0
+    if cfg.scoring.get("model") is not None:  # a proxy: charged by its FLOPs relative to the model trained
+        scoring_recipe = dataclasses.replace(recipe, model=Component.from_config(cfg.scoring.model))
+        cost_ratio = scoring_recipe.flops_per_sample(data) / recipe.flops_per_sample(data)
+        log.info(
+            "scoring run by a proxy: model=%s %s, %.3g of the FLOPs per sample of model=%s",
+            scoring_recipe.model.name,
+            scoring_recipe.model.params,
+            cost_ratio,
+            recipe.model.name,
+        )
+    return ScoringRequest(
+        scoring_recipe, scoring_data, int(cfg.seed), read, schedule_epochs, cache_dir, context, cost_ratio
+    )
 
 
 def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -> RunParts:

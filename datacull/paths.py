@@ -21,10 +21,13 @@ def config_dir() -> Path:
 
 
 def config_groups() -> dict[str, list[str]]:
-    """Each config group and its options (yaml file stems), e.g. ``{"sampler": ["ccs", "rcap", ...]}``."""
+    """Each config group and its options (yaml file stems), e.g. ``{"sampler": ["ccs", "rcap", ...]}``; nested
+    groups by their path (``"scoring/model"``)."""
     root = config_dir()
-    return {
-        group.name: sorted(path.stem for path in group.glob("*.yaml"))
-        for group in sorted(root.iterdir())
-        if group.is_dir() and group.name != "hydra"
-    }
+    groups = {}
+    for folder in sorted(path for path in root.rglob("*") if path.is_dir()):
+        name = folder.relative_to(root).as_posix()
+        options = sorted(path.stem for path in folder.glob("*.yaml"))
+        if options and name.split("/")[0] != "hydra":
+            groups[name] = options
+    return groups

@@ -61,6 +61,17 @@ class Recipe:
     def build_schedule(self, epochs: int):
         return get_scheduler(self.scheduler.name)(epochs, **self.scheduler.params)
 
+    def flops_per_sample(self, data: ImageData) -> float:
+        """Forward and backward FLOPs of one training sample (torch's FLOP counter on a small batch)."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        model = self.build_model(data)
+        images = torch.zeros(2, data.in_channels, *data.image_size)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(images).sum().backward()
+        return counter.get_total_flops() / 2
+
     def fingerprint(self) -> dict[str, Any]:
         """Everything of the recipe that changes a trajectory (for the scoring cache key)."""
         return {

@@ -27,6 +27,8 @@ NO_SCORING = {
     "scoring_cache_hit": False,
     "scoring_epochs": 0,
     "scoring_schedule_epochs": 0,
+    "scoring_model": None,
+    "scoring_flops_ratio": None,
 }
 
 

@@ -63,6 +63,8 @@ class ScoringRequest:
     schedule_epochs: int
     cache_dir: Path
     context: DistContext = SINGLE
+    #: FLOPs per sample of the scoring model over those of the model trained: what a proxy's epoch costs
+    cost_ratio: float = 1.0
 
     @cached_property
     def key(self) -> str:
@@ -92,10 +94,14 @@ class ScoringRun:
     directory: Path
     epochs: int
     schedule_epochs: int
-    cost_samples: int  # what reading ``epochs`` epochs costs, charged to every run that reads them
-    trained_samples: int  # what this process trained (0 on a cache hit)
+    cost_samples: (
+        int  # what reading ``epochs`` epochs costs (in samples of the model trained), charged every time
+    )
+    trained_samples: int  # samples this process trained the scoring model on (0 on a cache hit)
     wall_time_s: float  # this process's training time
     cache_hit: bool
+    model: str
+    cost_ratio: float
     #: per epoch read, ``{"accuracy": overall, "per_class": [...]}`` on the validation split (empty without one)
     validation: list[dict[str, Any]]
 
@@ -111,6 +117,8 @@ class ScoringRun:
             "scoring_cache_hit": self.cache_hit,
             "scoring_epochs": self.epochs,
             "scoring_schedule_epochs": self.schedule_epochs,
+            "scoring_model": self.model,
+            "scoring_flops_ratio": self.cost_ratio,
         }
 
     def best_validation_class_accuracy(self) -> list[float] | None:
@@ -262,6 +270,8 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
     epochs, schedule_epochs = request.epochs, request.schedule_epochs
     root = entry.parent
     per_epoch = int(request.data.train_y.shape[0])
+    cost = round(epochs * per_epoch * request.cost_ratio)
+    model = request.recipe.model.name
     with file_lock(root / f"{key}.lock") if context.is_main else contextlib.nullcontext():
         meta = broadcast_object(context, _read_valid_entry(entry) if context.is_main else None)
         trained = 0 if meta is None else int(meta["epochs_trained"])
@@ -274,7 +284,9 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
                 epochs,
             )
             val = meta["validation"][:epochs]
-            return ScoringRun(entry, epochs, schedule_epochs, epochs * per_epoch, 0, 0.0, True, val)
+            return ScoringRun(
+                entry, epochs, schedule_epochs, cost, 0, 0.0, True, model, request.cost_ratio, val
+            )
         if meta is None and context.is_main and entry.exists():
             shutil.rmtree(entry)
         extending = trained > 0
@@ -310,4 +322,6 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
                 shutil.rmtree(directory, ignore_errors=True)
         barrier(context)
     trained_now = (epochs - trained) * per_epoch
-    return ScoringRun(entry, epochs, schedule_epochs, epochs * per_epoch, trained_now, wall, False, val)
+    return ScoringRun(
+        entry, epochs, schedule_epochs, cost, trained_now, wall, False, model, request.cost_ratio, val
+    )

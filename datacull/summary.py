@@ -75,6 +75,8 @@ class RunSummary:
     scoring_cache_hit: bool | None = _result()
     scoring_epochs: int | None = _result()
     scoring_schedule_epochs: int | None = _result()
+    scoring_model: str | None = _result()  # the scoring run's model (a proxy when not the model trained)
+    scoring_flops_ratio: float | None = _result()  # its FLOPs per sample over the trained model's
     full_data_samples: int | None = _result()
     realized_pruning_rate: float | None = _result()
     compute_saved: float | None = (

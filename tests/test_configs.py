@@ -39,8 +39,9 @@ def test_contract_keys_of_the_default_config(monkeypatch):
     assert cfg.sampler.pruning_rate == 0.5 and cfg.seed == 0
     for key in ("epochs", "batch_size", "device", "amp", "eval_every"):
         assert key in cfg.trainer
-    for key in ("root", "subset_per_class", "val_fraction"):
+    for key in ("subset_per_class", "val_fraction"):
         assert key in cfg.dataset
+    assert "root" not in cfg.dataset  # digits reads no folder: dataset.root is refused rather than ignored
     cifar = compose_config(["dataset=cifar10"])
     assert Path(cifar.dataset.root).expanduser().is_absolute()
     monkeypatch.setenv("DATACULL_DATA_DIR", "/data/here")

@@ -140,6 +140,8 @@ def test_the_query_run_reads_class_accuracies_at_its_best_validation_epoch():
         trained_samples=0,
         wall_time_s=0.0,
         cache_hit=True,
+        model="mlp",
+        cost_ratio=1.0,
         validation=[
             {"accuracy": 0.5, "per_class": [0.4, 0.6]},
             {"accuracy": 0.7, "per_class": [0.9, 0.5]},
