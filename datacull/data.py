@@ -170,8 +170,9 @@ class DCDataLoader(DataLoader):
         self.original_dataset = dataset
         self.total_num_samples = len(dataset)
         self.required_num_samples = kept_count(self.total_num_samples, self.pruning_rate)
-        if seed is None:
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+        if seed is None:  # drawn from the given generator, on its device (a CUDA generator draws on the GPU)
+            device = generator.device if generator is not None else "cpu"
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
         self.seed = int(seed)
         self.rng = torch.Generator().manual_seed(
             self.seed
@@ -239,7 +240,9 @@ class DCDataLoader(DataLoader):
                 raise InputError(f"{name} ranks samples by importance; resample() got None instead of scores")
             return
         values = np.asarray(
-            sample_importance.detach().cpu()
+            sample_importance.detach().cpu().double()  # bf16 and fp16 tensors have no numpy counterpart
+            if isinstance(sample_importance, torch.Tensor) and sample_importance.is_floating_point()
+            else sample_importance.detach().cpu()
             if isinstance(sample_importance, torch.Tensor)
             else sample_importance
         )

@@ -10,6 +10,7 @@ importance, broadcasts the scores and writes every file of the run.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
 import shutil
@@ -45,8 +46,14 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+#: How long a rank waits in a collective while another works alone (rank 0 training or reading the scoring cache,
+#: computing importances): far above NCCL's 10-minute default, which a scoring run easily exceeds.
+COLLECTIVE_TIMEOUT = datetime.timedelta(hours=6)
+
+
 def setup(strategy: str, device_name: str) -> DistContext:
-    """Join the process group torchrun prepared (gloo on CPU, nccl on CUDA), or run single-process."""
+    """Join the process group torchrun prepared (gloo on CPU, nccl on CUDA), or run single-process. Each rank
+    takes the GPU of its local rank, which must exist; an explicit ``cuda:N`` would put every rank on one GPU."""
     if strategy not in ("single", "ddp"):
         raise InputError(f"trainer.strategy must be single or ddp; got {strategy!r}")
     if strategy == "single":
@@ -58,12 +65,30 @@ def setup(strategy: str, device_name: str) -> DistContext:
             "trainer.strategy=ddp needs torchrun: torchrun --standalone --nproc_per_node=2 -m datacull train ..."
         )
     rank, world, local = (int(os.environ[key]) for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if device_name.startswith("cuda:"):
+        raise InputError(
+            f"trainer.device={device_name} under trainer.strategy=ddp would put every rank on one GPU; use "
+            "trainer.device=cuda (each rank takes the GPU of its local rank) and CUDA_VISIBLE_DEVICES to choose GPUs"
+        )
     use_cuda = device_name != "cpu" and torch.cuda.is_available()
     if use_cuda:
+        visible = torch.cuda.device_count()
+        if local >= visible:
+            raise InputError(
+                f"local rank {local} has no GPU: {visible} visible for --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', '?')}; "
+                "start at most one process per GPU, or trainer.device=cpu"
+            )
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=COLLECTIVE_TIMEOUT)
     return DistContext(rank, world, local)
+
+
+def collective_device() -> torch.device:
+    """Where tensors of a collective must live: the rank's GPU under NCCL, the CPU under gloo."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def teardown(context: DistContext) -> None:

@@ -1,14 +1,16 @@
-"""The training loop: data resident on the device as uint8 tensors, batches are index tensors.
+"""The training loop: data as uint8 tensors, batches are index tensors.
 
-One code path for CPU and CUDA. Augmentation (random crop with zero padding, horizontal flip) runs on
-whole batches on the device. Per-sample losses (``reduction="none"``) feed optional per-sample weights
-and the :class:`~datacull.DCLogger` buffers; running totals stay on the device, so the only host syncs of
-an epoch happen after its last step.
+One code path for CPU and CUDA. The data live on the device when they fit (a quarter of its free memory), else in
+pinned host memory, copied one batch at a time (the log says which). Augmentation (random crop with zero padding,
+horizontal flip) runs on whole batches on the device. Per-sample losses (``reduction="none"``) feed optional
+per-sample weights and the :class:`~datacull.DCLogger` buffers; running totals stay on the device, so the only
+host syncs of an epoch happen after its last step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,10 @@ from .datasets import ImageData
 from .distributed import SINGLE, DistContext, all_reduce_sum
 from .errors import DivergenceError
 from .logger import DCLogger
+
+log = logging.getLogger("datacull")
+#: Data stay on the GPU when they take at most this share of its free memory.
+DEVICE_DATA_SHARE = 0.25
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -43,6 +49,84 @@ PER_SAMPLE_METRICS: dict[str, Callable[[StepOutputs], torch.Tensor]] = {
     "logits": lambda out: out.logits.float(),
     "feature_norm": lambda out: out.features.float().norm(dim=1),
 }
+
+
+class DeviceData:
+    """Images and labels for the engine: resident on ``device``, or pinned on the host and copied per batch."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, device: torch.device, resident: bool):
+        self.device = device
+        self.resident = resident or device.type != "cuda"
+        if self.resident:
+            self.images, self.labels = images.to(device), labels.to(device)
+        else:
+            self.images, self.labels = images.pin_memory(), labels.pin_memory()
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch ``index`` (on the engine's device when resident, else on the host) as device tensors."""
+        if self.resident:
+            return self.images[index], self.labels[index]
+        index = index.cpu()
+        return (
+            self.images[index].pin_memory().to(self.device, non_blocking=True),
+            self.labels[index].pin_memory().to(self.device, non_blocking=True),
+        )
+
+    def chunks(self, size: int):
+        """The data in order, ``size`` samples at a time, on the device (for evaluation)."""
+        for start in range(0, len(self), size):
+            yield self.take(torch.arange(start, min(start + size, len(self)), device=self.index_device))
+
+    @property
+    def index_device(self) -> torch.device:
+        return self.device if self.resident else torch.device("cpu")
+
+
+def fits_on_device(data: ImageData, device: torch.device) -> bool:
+    """Whether the uint8 images of every split fit in :data:`DEVICE_DATA_SHARE` of ``device``'s free memory."""
+    if device.type != "cuda":
+        return True
+    splits = [data.train_x, data.test_x, data.val_x]
+    needed = sum(tensor.numel() * tensor.element_size() for tensor in splits if tensor is not None)
+    free, _ = torch.cuda.mem_get_info(device)
+    return needed <= DEVICE_DATA_SHARE * free
+
+
+def channel_statistics(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (unbiased) standard deviation of uint8 images in [0, 1], in chunks: no float copy of
+    the whole set."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, images.shape[0], chunk):
+        part = images[start : start + chunk].double().div_(255.0)
+        total += part.sum(dim=(0, 2, 3))
+        squares += part.square().sum(dim=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    variance = (squares - count * mean.square()) / max(count - 1, 1)
+    return mean.float(), variance.clamp_min(0).sqrt().clamp_min(1e-3).float()
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """bf16 where the GPU computes it natively (compute capability 8.0, Ampere, and newer); fp16 with loss scaling
+    before that (``torch.cuda.is_bf16_supported`` also counts emulation, and asks about the current device)."""
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+class FeatureCapture:
+    """A forward hook on the final linear layer that keeps its input (the embedding) when asked. An object of its
+    own, not a bound method of the engine, so the model holds no reference back to the engine."""
+
+    def __init__(self):
+        self.wanted = False
+        self.features: torch.Tensor | None = None
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        self.features = inputs[0] if self.wanted else None
 
 
 class BatchAugment:
@@ -137,24 +221,29 @@ class Engine:
         self.eval_batch_size = recipe.eval_batch_size
         torch.manual_seed(seed)
         self.model = recipe.build_model(data).to(device)
-        self.channels_last = recipe.channels_last
+        # channels-last helps convolutions only; an MLP's input would be copied for nothing
+        self.channels_last = recipe.channels_last and any(
+            isinstance(m, nn.Conv2d) for m in self.model.modules()
+        )
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = recipe.build_optimizer(self.model)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.schedule = recipe.build_schedule(self.epochs)
         self.amp = recipe.amp
-        self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = amp_dtype(device) if self.amp else torch.float32
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.num_classes = data.num_classes
-        self.train_x = data.train_x.to(device)
-        self.train_y = data.train_y.to(device)
-        self.eval_sets = {"test": (data.test_x.to(device), data.test_y.to(device))}
+        resident = fits_on_device(data, device)
+        if device.type == "cuda":
+            log.info(
+                "data %s", "resident on the GPU" if resident else "in pinned host memory, copied per batch"
+            )
+        self.train_data = DeviceData(data.train_x, data.train_y, device, resident)
+        self.eval_sets = {"test": DeviceData(data.test_x, data.test_y, device, resident)}
         if data.val_x is not None and data.val_x.shape[0]:
-            self.eval_sets["val"] = (data.val_x.to(device), data.val_y.to(device))
-        pixels = data.train_x.float().div(255.0)
-        mean = pixels.mean(dim=(0, 2, 3))
-        std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3)
+            self.eval_sets["val"] = DeviceData(data.val_x, data.val_y, device, resident)
+        mean, std = channel_statistics(data.train_x)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         augment = recipe.augment
         self.augment = BatchAugment(
@@ -166,7 +255,8 @@ class Engine:
         )
         # what forward passes call: the model, maybe compiled; training wraps it for gradient averaging under DDP
         self.inference_model: nn.Module = self.model
-        if recipe.compile:
+        self.compiled = recipe.compile
+        if self.compiled:
             self.inference_model = torch.compile(self.model)
         self.forward_model = self.inference_model
         if context.enabled:
@@ -174,9 +264,9 @@ class Engine:
             self.forward_model = nn.parallel.DistributedDataParallel(
                 self.forward_model, device_ids=device_ids
             )
-        # the embedding entering the final linear layer, captured for gradient-norm scores
-        self._features: torch.Tensor | None = None
-        self.model.head.register_forward_hook(self._capture_features)
+        # the embedding entering the final linear layer: for gradient-norm scores, and for fp32 logits under AMP
+        self.capture = FeatureCapture()
+        self.model.head.register_forward_hook(self.capture)
 
     # ---------------------------------------------------------------------------------------------- train
     def _autocast(self):
@@ -184,11 +274,13 @@ class Engine:
             return torch.autocast("cuda", dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
-    def _capture_features(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if self._keep_features:
-            self._features = inputs[0]
-
-    _keep_features = False
+    def _forward(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        if self.compiled:  # one graph for every batch size (the last batch of an epoch is smaller)
+            torch._dynamo.mark_dynamic(images, 0)
+        with self._autocast():
+            return model(images)
 
     def progress(self, epoch: int, step: int, steps_this_epoch: int) -> float:
         """The fraction of training done before this step: by steps under a step budget, else by epochs (so
@@ -226,11 +318,13 @@ class Engine:
         rank, world = self.context.rank, self.context.world_size
         self.model.train()
         num_steps = max(1, math.ceil(order.numel() / self.batch_size))
-        order = order.to(self.device, non_blocking=True)
+        order = order.to(self.train_data.index_device, non_blocking=True)
         weights = None if weights is None else weights.to(self.device, non_blocking=True)
         totals = torch.zeros(3, device=self.device, dtype=torch.float64)  # loss sum, correct, samples
-        trained = torch.zeros(self.train_y.shape[0], device=self.device, dtype=torch.long)
-        self._keep_features = "feature_norm" in loggers
+        trained = torch.zeros(len(self.train_data), device=self.device, dtype=torch.long)
+        # under AMP the logged logits come from an fp32 head: bf16 logits would merge near-ties in the scores
+        fp32_head = self.amp and bool({"loss", "logits"} & loggers.keys())
+        self.capture.wanted = "feature_norm" in loggers or fp32_head
         lr = self.base_lrs[0]
         batches = torch.tensor_split(order, num_steps)
         if self.total_steps is not None:  # a step budget ends inside an epoch
@@ -241,14 +335,13 @@ class Engine:
             start = sum(part.numel() for part in global_batch.tensor_split(world)[:rank])
             batch = global_batch.tensor_split(world)[rank]
             local_draws = {name: value[..., start : start + batch.numel()] for name, value in draws.items()}
-            images = self.augment(self.train_x[batch], local_draws)
-            if self.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            labels = self.train_y[batch]
-            with self._autocast():
-                logits = self.forward_model(images)
+            images, labels = self.train_data.take(batch)
+            logits = self._forward(self.forward_model, self.augment(images, local_draws))
             losses = F.cross_entropy(logits.float(), labels, reduction="none")
-            loss = (losses * weights[batch]).mean() if weights is not None else losses.mean()
+            weighted = losses * weights[batch.to(self.device)] if weights is not None else losses
+            # the mean over the global batch: each rank's sum over its shard, DDP averaging over ranks, so shards
+            # of unequal size weigh every sample alike and an empty one adds nothing
+            loss = weighted.sum() / max(global_batch.numel(), 1) * world
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -257,16 +350,18 @@ class Engine:
             totals[0] += detached.sum()
             totals[1] += (logits.detach().argmax(1) == labels).sum()
             totals[2] += batch.numel()
-            trained[batch] += 1
+            trained[batch.to(self.device)] += 1
             if loggers:
-                features = self._features.detach() if self._keep_features else None
+                features = None if self.capture.features is None else self.capture.features.detach()
                 outputs = StepOutputs(detached, logits.detach(), features)
+                if fp32_head:
+                    outputs = self._fp32_outputs(features, labels)
                 for name, logger in loggers.items():
                     logger.log_metric(epoch, batch, PER_SAMPLE_METRICS[name](outputs))
             self.global_step += 1
             if progress is not None:
                 progress.update(1)
-        self._keep_features = False
+        self.capture.wanted, self.capture.features = False, None
         all_reduce_sum(self.context, totals)
         all_reduce_sum(self.context, trained)
         loss_sum, correct, samples = totals.tolist()  # the epoch's one host sync
@@ -278,24 +373,36 @@ class Engine:
             )
         return EpochStats(mean_loss, correct / max(samples, 1), int(samples), len(batches), lr, trained.cpu())
 
+    @torch.no_grad()
+    def _fp32_outputs(self, features: torch.Tensor, labels: torch.Tensor) -> StepOutputs:
+        """Logits and losses of the step recomputed by the final layer in fp32, from the embedding it received."""
+        head = self.model.head
+        logits = F.linear(
+            features.float(), head.weight.float(), None if head.bias is None else head.bias.float()
+        )
+        return StepOutputs(F.cross_entropy(logits, labels, reduction="none"), logits, features)
+
     # ----------------------------------------------------------------------------------------- evaluate
     @torch.no_grad()
     def evaluate(self, split: str = "test") -> Evaluation:
-        """Top-1 and per-class accuracy on ``split`` (``test`` or ``val``); NaN for classes absent there."""
-        images, labels = self.eval_sets[split]
-        counts = torch.bincount(labels, minlength=self.num_classes)
+        """Top-1 and per-class accuracy on ``split`` (``test`` or ``val``); NaN for classes absent there. Under DDP
+        every rank first takes rank 0's BatchNorm statistics (each rank's own drifted with its last shard), then
+        evaluates its share."""
+        if self.context.enabled:
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+        data = self.eval_sets[split]
         rank, world = self.context.rank, self.context.world_size
-        images, labels = images[rank::world], labels[rank::world]  # each rank evaluates its share
         self.model.eval()
+        counts = torch.zeros(self.num_classes, device=self.device)
         hits = torch.zeros(self.num_classes, device=self.device)
-        for start in range(0, images.shape[0], self.eval_batch_size):
-            batch = self.augment.normalize(images[start : start + self.eval_batch_size])
-            if self.channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with self._autocast():
-                predicted = self.inference_model(batch).argmax(1)
-            target = labels[start : start + self.eval_batch_size]
-            hits += torch.bincount(target[predicted == target], minlength=self.num_classes)
+        for number, (images, labels) in enumerate(data.chunks(self.eval_batch_size)):
+            if number % world != rank:  # each rank evaluates its share of the batches
+                continue
+            predicted = self._forward(self.inference_model, self.augment.normalize(images)).argmax(1)
+            counts += torch.bincount(labels, minlength=self.num_classes)
+            hits += torch.bincount(labels[predicted == labels], minlength=self.num_classes)
+        all_reduce_sum(self.context, counts)
         all_reduce_sum(self.context, hits)
         hits, counts = hits.double(), counts.double()  # exact fractions, not float32 noise
         per_class = (
@@ -316,6 +423,7 @@ class Engine:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # a run saved without loss scaling has an empty scaler state
+            self.scaler.load_state_dict(state["scaler"])
         self.generator.set_state(state["generator"])
         self.global_step = int(state.get("global_step", 0))

@@ -28,7 +28,7 @@ class ImportanceScores(np.ndarray):
 
     def __new__(cls, values: Any, higher_is_harder: bool | None, class_loss: Any = None):
         array = np.asarray(
-            values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float64
+            values.detach().cpu().double() if isinstance(values, torch.Tensor) else values, dtype=np.float64
         )
         scores = array.view(cls)
         scores.higher_is_harder = higher_is_harder

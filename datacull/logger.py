@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .distributed import DistContext, all_reduce_sum, gather_rows
+from .distributed import DistContext, collective_device, gather_rows
 from .errors import TrajectoryError
 from .outputs import atomic_save_npy
 
@@ -151,7 +151,8 @@ class DCLogger:
         if self._epoch is not None and epoch != self._epoch:
             self.flush()
         self._epoch = epoch
-        self._indices.append(sample_idx.detach().to(metric.device, non_blocking=True))
+        # asynchronous only towards a GPU: a non-blocking GPU-to-CPU copy may still be running when read
+        self._indices.append(sample_idx.detach().to(metric.device, non_blocking=metric.device.type == "cuda"))
         self._values.append(metric.detach())
 
     def flush(self) -> None:
@@ -193,7 +194,8 @@ class DCLogger:
         # Atomic but not fsynced: a killed run cannot tear these files, and the rarer OS crash leaves at worst
         # an empty or short file, which readers refuse (TrajectoryError) and scoring caches catch by checksum.
         # An fsync per epoch file was a quarter of the logging cost (BENCHMARKS.md).
-        atomic_save_npy(values_path, dense.cpu().numpy(), durable=False)
+        stored = dense.float() if dense.dtype == torch.bfloat16 else dense  # numpy has no bfloat16
+        atomic_save_npy(values_path, stored.cpu().numpy(), durable=False)
         atomic_save_npy(seen_path, seen.cpu().numpy(), durable=False)
         self._written_this_session.add(epoch)
         self.reset()
@@ -202,16 +204,25 @@ class DCLogger:
         """Move every rank's buffered batches to rank 0's buffer; True on rank 0 when there is data to write."""
         context = DistContext(dist.get_rank(), dist.get_world_size())
         buffered = sum(int(index.numel()) for index in self._indices)
-        device = self._values[0].device if self._values else torch.device("cpu")
-        totals = all_reduce_sum(
-            context, torch.tensor([buffered, self._epoch if self._epoch is not None else -1], device=device)
-        )
-        if int(totals[0]) == 0:
+        width = tuple(self._values[0].shape[1:]) if self._values else None
+        sent = [None] * context.world_size
+        dist.all_gather_object(sent, (buffered, self._epoch if self._epoch is not None else -1, width))
+        if sum(count for count, _, _ in sent) == 0:
             return False
-        if buffered == 0 or int(totals[1]) != self._epoch * context.world_size:
+        # decided from what every rank sent, so that all ranks raise together instead of one leaving the others
+        # waiting in the next collective
+        logged = [epoch for count, epoch, _ in sent if count]
+        widths = {shape for count, _, shape in sent if count}
+        if len(set(logged)) != 1 or len(widths) != 1:
             raise RuntimeError(
-                f"DCLogger(distributed=True): every rank must log the same epoch before flush ({self.trajectory_dir})"
+                f"DCLogger(distributed=True): every rank must log the same epoch and metric shape before flush; "
+                f"got {[(epoch, shape) for _, epoch, shape in sent]} ({self.trajectory_dir})"
             )
+        self._epoch, (width,) = logged[0], widths
+        device = self._values[0].device if self._values else collective_device()  # NCCL refuses CPU tensors
+        if not self._values:  # a rank with an empty shard still takes part, with no rows
+            self._indices.append(torch.zeros(0, dtype=torch.long, device=device))
+            self._values.append(torch.zeros((0, *width), dtype=self.dtype, device=device))
         indices = gather_rows(context, torch.cat(self._indices).to(device).long())
         values = gather_rows(context, torch.cat(self._values).to(self.dtype))
         if not context.is_main:

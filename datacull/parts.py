@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
 from dataclasses import dataclass
 from functools import cached_property
@@ -84,6 +85,21 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def configure_kernels(device: torch.device, deterministic: bool) -> None:
+    """``trainer.deterministic``: false (default) lets cuDNN pick the fastest kernels and matmuls use TF32 on
+    Ampere and newer; true asks for deterministic algorithms everywhere (slower), so that conv models give the same
+    weights run after run and a resumed run equals an uninterrupted one on the GPU too."""
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cuda.matmul.allow_tf32 = not deterministic
+    torch.backends.cudnn.allow_tf32 = not deterministic
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=False)
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -227,6 +243,7 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
     if cfg.trainer.get("num_threads"):
         torch.set_num_threads(int(cfg.trainer.num_threads))
     device = resolve_device(str(cfg.trainer.device), context.local_rank)
+    configure_kernels(device, bool(cfg.trainer.get("deterministic", False)))
     cache_dir = Path(cfg.cache_dir).expanduser()
     pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
     importance_cls = get_importance(cfg.importance.name)

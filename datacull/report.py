@@ -170,19 +170,18 @@ def _describe_settings(runs: pd.DataFrame) -> None:
     """Fill ``context`` and ``settings``: the config values that differ between completed runs, so that runs with
     another learning rate, batch size or method parameter are never averaged together.
 
-    ``context`` holds what differs among all runs outside ``importance.*`` / ``sampler.*`` (it decides which
-    reference a run is compared with); ``settings`` adds the method's parameters that differ among the runs of the
-    same importance and sampler.
+    ``context`` holds what differs among all runs outside the method's own keys (``importance.*``, ``sampler.*``,
+    ``scoring.*``: it decides which reference a run is compared with); ``settings`` adds the method's parameters
+    that differ among the runs of the same importance and sampler (a key some runs lack differs too: a proxy's
+    ``scoring.model.*``).
     """
     completed = runs[runs["status"] == "completed"]
+    method_prefixes = ("importance.", "sampler.", "scoring.")
 
     def varying(configs: Iterable[dict[str, str]], method: bool) -> set[str]:
-        values: dict[str, set[str]] = {}
-        for config in configs:
-            for key, value in config.items():
-                if key.startswith(("importance.", "sampler.")) == method:
-                    values.setdefault(key, set()).add(value)
-        return {key for key, seen in values.items() if len(seen) > 1}
+        configs = list(configs)
+        keys = {key for config in configs for key in config if key.startswith(method_prefixes) == method}
+        return {key for key in keys if len({config.get(key) for config in configs}) > 1}
 
     context_keys = varying(completed["config"], method=False)
     method_keys = {

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,6 +98,13 @@ def _run(
     context: DistContext,
 ) -> None:
     loader, source, budget = parts.loader, parts.source, parts.budget
+    device = parts.recipe.device
+    if checkpoint is not None and checkpoint.get("device_type", "cpu") != device.type:
+        raise InputError(
+            f"{folder.checkpoint_path} was written on {checkpoint.get('device_type', 'cpu')}; this resume would run on "
+            f"{device.type}, where its random generators cannot continue: resume it with "
+            f"trainer.device={checkpoint.get('device_type', 'cpu')}"
+        )
     if checkpoint is None:
         source.start()
     else:
@@ -110,7 +118,7 @@ def _run(
         engine.load_state_dict(checkpoint["engine"])
         rows, times_selected = checkpoint["rows"], checkpoint["times_selected"]
         epoch = checkpoint["epoch"] + 1
-        restore_rng(checkpoint["rng"], parts.recipe.device)
+        restore_rng(checkpoint["rng"], device)
         log.info("resuming %s at epoch %d", folder.path, epoch + 1)
     with parts.observers.starting_at(epoch) as observers:
         while not engine.budget_spent if budget.steps else epoch < budget.epochs:
@@ -152,7 +160,8 @@ def _run(
                     "scores": source.state_dict(),
                     "rows": rows,
                     "times_selected": times_selected,
-                    "rng": capture_rng(parts.recipe.device),
+                    "rng": capture_rng(device),
+                    "device_type": device.type,
                     "wall_time_s": time.perf_counter() - started,
                     "started_at": summary.started_at,
                 }
@@ -221,22 +230,40 @@ def _as_list(values: Any) -> list[float] | None:
 
 
 def resume(run_dir: str | Path) -> dict[str, Any]:
-    """Continue ``run_dir`` from its checkpoint with the configuration saved in it."""
+    """Continue ``run_dir`` from its checkpoint with the configuration saved in it: as one process, or, for a run
+    that trained under DDP, under torchrun with the same number of processes."""
+    from .distributed import launched_by_torchrun, setup, teardown
+
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "checkpoint.pt").is_file():
         raise InputError(
             f"{run_dir} is not a resumable datacull run folder (it needs config.yaml and checkpoint.pt)"
         )
     folder = RunFolder(run_dir)
-    if folder.summary_path.exists() and folder.read_summary().status == "completed":
+    summary = folder.read_summary() if folder.summary_path.exists() else None
+    if summary is not None and summary.status == "completed":
         raise InputError(f"{run_dir} has already completed; start a new run instead of resuming it")
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    handler = logging.FileHandler(run_dir / "train.log")
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    world = summary.world_size if summary is not None else 1
+    processes = int(os.environ.get("WORLD_SIZE", "1")) if launched_by_torchrun() else 1
+    if processes != world:
+        how = (
+            f"torchrun --standalone --nproc_per_node={world} -m datacull resume {run_dir}"
+            if world > 1
+            else (f"datacull resume {run_dir} (without torchrun)")
+        )
+        raise InputError(f"{run_dir} trained with {world} process(es), not {processes}: resume it with {how}")
+    context = setup("ddp" if world > 1 else "single", str(cfg.trainer.device))
+    handler = None
+    if context.is_main:
+        handler = logging.FileHandler(run_dir / "train.log")
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        logging.getLogger().addHandler(handler)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    logging.getLogger().addHandler(handler)
     try:
-        return train(cfg, run_dir, resume=True)
+        return train(cfg, run_dir, resume=True, context=context)
     finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
+        teardown(context)
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+            handler.close()

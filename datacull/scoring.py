@@ -223,6 +223,11 @@ def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Pat
         buffer = io.BytesIO()
         torch.save({"engine": engine.state_dict(), "order_generator": order_generator.get_state()}, buffer)
         atomic_write_bytes(directory / STATE_FILE, buffer.getvalue())
+    del (
+        engine
+    )  # its model, optimizer and device copy of the data go now, before the run's own engine is built
+    if request.recipe.device.type == "cuda":
+        torch.cuda.empty_cache()
     return validation
 
 

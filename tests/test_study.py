@@ -50,11 +50,19 @@ def test_the_quick_study_runs_every_method_and_reports_accuracy_against_compute(
     ):
         assert by_method[tuple(method.split("/"))] == RATES, method
     assert by_method[("uniform", "full")] == {0.0} and by_method[("loss", "infobatch")] == {0.5}
-    # the static methods of a seed share one scoring run: trained once, then read from the cache
+    # the static methods of a seed share one scoring run (trained once, then read from the cache); the proxy
+    # rows share another, narrower one, charged by its FLOPs
     static = [s for s in summaries if s["sampler"] in ("ccs", "tdds", "topk")]
-    assert sum(not s["scoring_cache_hit"] for s in static) == 1
-    assert len(list((out / "cache" / "scoring").glob("*/meta.json"))) == 2  # it, and MetriQ's query run
+    assert sum(not s["scoring_cache_hit"] for s in static) == 2
+    assert (
+        len(list((out / "cache" / "scoring").glob("*/meta.json"))) == 3
+    )  # those two, and MetriQ's query run
+    proxied = [s for s in static if s.get("scoring_flops_ratio", 1.0) < 1.0]
+    assert len(proxied) == 6 and all(s["scoring_model"] == "cnn" for s in proxied)
     table = pd.read_csv(out / "report.csv")
-    assert len(table) == 1 + 7 * 3 + 1 and table["compute_mean"].notna().all()
+    # full, 7 methods at 3 rates, InfoBatch; the proxy rows split from the others by their scoring.model settings
+    assert len(table) == 1 + 7 * 3 + 1 + 2 * 3 and table["compute_mean"].notna().all()
+    overlap = pd.read_csv(out / "overlap.csv")
+    assert len(overlap) == 2 * 3 and overlap["kept_overlap"].between(0, 1).all()
     assert (out / "report.png").read_bytes().startswith(b"\x89PNG")
     assert "Δ test vs random" in (out / "report.md").read_text()
