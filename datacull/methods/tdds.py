@@ -53,23 +53,44 @@ class TDDSImportance(DCImportance):
         self.decay = float(decay)
 
     def compute_importance(self) -> ImportanceScores:
-        epochs = self.trajectory_epochs(self.trajectory_length)
-        logits, seen = self.read_epochs(epochs)
-        # the (T, N, C) part in float32 like the logged logits, a softmax in place on the freshly read
-        # array (no copies); the window statistics in float64
-        probabilities = torch.nan_to_num_(logits)
-        probabilities.sub_(probabilities.amax(-1, keepdim=True)).exp_()
-        probabilities /= probabilities.sum(-1, keepdim=True)
-        terms = kl_terms(probabilities).double()  # (T-1, N)
-        valid = (seen[1:] & seen[:-1]).double()
+        terms, valid = self.epoch_pair_terms(self.trajectory_epochs(self.trajectory_length))
         pairs_per_window = max(1, (self.window_size - 1) // self.offset)
-        window_valid = valid.unfold(0, pairs_per_window, 1)  # (K, N, W-1), a view
-        mean = (terms * valid).unfold(0, pairs_per_window, 1).sum(-1) / window_valid.sum(-1).clamp_min(1)
-        centered = terms.unfold(0, pairs_per_window, 1) - mean[..., None]  # the one (K, N, W-1) temporary
-        deviation_norm = centered.mul_(window_valid).square_().sum(-1).sqrt_()  # (K, N)
-        count = deviation_norm.shape[0]
-        weights = self.decay * (1.0 - self.decay) ** torch.arange(count - 1, -1, -1, dtype=torch.float64)
-        return self.scores((weights[:, None] * deviation_norm).sum(0))
+        return self.scores(window_scores(terms, valid, pairs_per_window, self.decay))
+
+    def epoch_pair_terms(self, epochs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The KL-like term of each consecutive pair of ``epochs`` (float64, ``(T - 1, N)``) and whether both
+        epochs trained the sample, streaming: one epoch's probabilities and the previous one's log-probabilities
+        are in memory at a time (float32, as logged), whatever the trajectory's length."""
+        terms, valid = [], []
+        previous_log = previous_seen = None
+        buffer = None
+        for epoch in epochs:
+            values, seen = self.read_epochs([epoch], out=buffer)
+            buffer = values.numpy()
+            probabilities = torch.nan_to_num_(values[0])  # a softmax in place on the freshly read epoch
+            probabilities.sub_(probabilities.amax(-1, keepdim=True)).exp_()
+            probabilities /= probabilities.sum(-1, keepdim=True)
+            log_p = probabilities.add(1e-8).log_()
+            if previous_log is not None:  # |p_t (log p_t - log p_{t-1})| in the previous epoch's buffer
+                terms.append(previous_log.sub_(log_p).mul_(probabilities).abs_().sum(dim=-1).double())
+                valid.append(seen[0] & previous_seen)
+            previous_log, previous_seen = log_p, seen[0]
+        return torch.stack(terms), torch.stack(valid)
+
+
+def window_scores(terms: torch.Tensor, valid: torch.Tensor, pairs: int, decay: float) -> torch.Tensor:
+    """TDDS's second depth: inside each window of ``pairs`` consecutive terms, the L2 norm of the terms' deviations
+    from their window mean (over the pairs that trained the sample); windows weighted ``decay * (1 - decay)^j``, j
+    counting back from the last. One window at a time: an ``(N, pairs)`` temporary."""
+    count = terms.shape[0] - pairs + 1
+    weights = decay * (1.0 - decay) ** torch.arange(count - 1, -1, -1, dtype=torch.float64)
+    score = torch.zeros(terms.shape[1], dtype=torch.float64)
+    for window, weight in enumerate(weights.tolist()):
+        window_terms = terms[window : window + pairs]
+        window_valid = valid[window : window + pairs].double()
+        mean = (window_terms * window_valid).sum(0) / window_valid.sum(0).clamp_min(1)
+        score += weight * (window_terms - mean).mul_(window_valid).square_().sum(0).sqrt_()
+    return score
 
 
 @register_sampler("tdds")
