@@ -84,6 +84,8 @@ class DCImportance:
 
     higher_is_harder: ClassVar[bool | None] = None
     requires: ClassVar[tuple[str, ...]] = ("logits",)
+    #: Whether it can read a reduced store (``reduced=True``: its logger holds :meth:`reduce_logits` per epoch).
+    reducible: ClassVar[bool] = False
     paper: ClassVar[str] = ""
     #: Attributes that ``state_dict`` saves, so an online importance resumes exactly.
     state_attributes: ClassVar[tuple[str, ...]] = ()
@@ -98,6 +100,9 @@ class DCImportance:
         self.trajectory_dir = None if logger_object is None else logger_object.trajectory_dir
         self.offset = 1 if logger_object is None else logger_object.save_every_k_epoch
         self.delete_read_epochs = bool(flush)
+        self.reduced = (
+            False  # whether the logger holds reduce_logits() of each epoch instead of the raw values
+        )
         self.online = type(self).is_online()
         #: read at most the epochs below this one (None: every logged epoch); see :meth:`update_latest`
         self.trajectory_length: int | None = None
@@ -203,15 +208,39 @@ class DCImportance:
         """
         total = torch.zeros((), dtype=torch.float64)
         count = torch.zeros(self.num_samples, dtype=torch.float64)
+        epochs = self.trajectory_epochs(trajectory_length)
+        for epoch, (values, seen) in zip(epochs, self.epoch_values(epochs), strict=True):
+            extra = [self.read_epochs([epoch], logger)[0][0].nan_to_num_() for logger in extra_loggers]
+            per_sample = per_epoch(values, *extra).double()
+            total = total + torch.where(_per_sample(seen, per_sample), per_sample, 0.0)
+            count += seen
+        return total, count
+
+    def epoch_values(self, epochs: Sequence[int]):
+        """Per epoch, what this importance keeps of it and which samples it trained: the logged epoch reduced by
+        :meth:`reduce_logits` (NaN replaced by 0), or the stored reduction itself when the logger holds reduced
+        epochs (``reduced=True``). One epoch in memory at a time; consume each before the next."""
         buffer = None
-        for epoch in self.trajectory_epochs(trajectory_length):
+        for epoch in epochs:
             values, seen = self.read_epochs([epoch], out=buffer)
             buffer = values.numpy()
-            extra = [self.read_epochs([epoch], logger)[0][0].nan_to_num_() for logger in extra_loggers]
-            per_sample = per_epoch(values[0].nan_to_num_(), *extra).double()
-            total = total + torch.where(_per_sample(seen[0], per_sample), per_sample, 0.0)
-            count += seen[0]
-        return total, count
+            values = values[0].nan_to_num_()
+            yield (values if self.reduced else self.reduce_logits(values, self.labels_tensor)), seen[0]
+
+    def reduce_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """What this importance keeps of one epoch of logged values: ``(N,)`` or ``(N, k)`` per-sample numbers
+        (the identity for importances that read no logits). A reduced store writes this instead of the logits."""
+        return logits
+
+    def epoch_reducer(self) -> EpochReducer:
+        """The reduction a :class:`DCLogger` applies before writing an epoch (``DCLogger(..., reduce=...)``), so
+        that the trajectory holds a few numbers per sample and epoch instead of all the logits."""
+        return EpochReducer(self.reduce_logits, self.labels_tensor)
+
+    @classmethod
+    def reduction_key(cls, **params: Any) -> str:
+        """Identifies :meth:`reduce_logits` configured with ``params`` in a scoring cache key."""
+        return cls.__name__
 
     def trajectory_mean(
         self,
@@ -256,10 +285,41 @@ class DCImportance:
             setattr(self, name, value)
 
 
+class EpochReducer:
+    """``reduce(values, seen) -> (values, seen)`` for a :class:`DCLogger`: a per-sample reduction of a dense epoch
+    (on its device) with the dataset's labels. Stateless here; a reduction that compares epochs keeps state."""
+
+    def __init__(self, reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], labels: torch.Tensor):
+        self.reduce = reduce
+        self.labels = labels
+
+    def __call__(self, values: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = self.labels.to(values.device)
+        rows = labels.shape[0]
+        if values.shape[0] < rows:  # an epoch that ends at its largest logged index: pad to every sample
+            pad = torch.full((rows - values.shape[0], *values.shape[1:]), float("nan"), device=values.device)
+            values = torch.cat([values, pad.to(values.dtype)])
+            seen = torch.cat([seen, torch.zeros(rows - seen.shape[0], dtype=torch.bool, device=seen.device)])
+        reduced = self.reduce(values.float().nan_to_num(), labels).float()
+        return reduced.where(seen.reshape(-1, *([1] * (reduced.dim() - 1))), float("nan")), seen
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
 class TrajectoryImportance(DCImportance):
     """Base of the static scores read from the first ``trajectory_length`` epochs of a (scoring) trajectory
-    (None: every logged epoch; the runner passes the scoring run's length)."""
+    (None: every logged epoch; the runner passes the scoring run's length). ``reduced=True``: the logger holds
+    :meth:`reduce_logits` of each epoch instead of the logits (a reduced store)."""
 
-    def __init__(self, dataset: Any, trajectory_length: int | None, logger_object: DCLogger):
+    reducible = True
+
+    def __init__(
+        self, dataset: Any, trajectory_length: int | None, logger_object: DCLogger, reduced: bool = False
+    ):
         super().__init__(dataset=dataset, window_size=1, logger_object=logger_object, flush=False)
         self.trajectory_length = None if trajectory_length is None else int(trajectory_length)
+        self.reduced = bool(reduced)

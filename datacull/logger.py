@@ -115,6 +115,7 @@ class DCLogger:
         num_samples: int | None = None,
         dtype: torch.dtype = torch.float32,
         distributed: bool = False,
+        reduce=None,
     ):
         if int(save_every_k_epoch) < 1:
             raise ValueError(f"save_every_k_epoch must be >= 1; got {save_every_k_epoch}")
@@ -123,6 +124,9 @@ class DCLogger:
         self.num_samples = num_samples
         self.dtype = dtype
         self.distributed = bool(distributed) and dist.is_initialized() and dist.get_world_size() > 1
+        #: ``reduce(values, seen) -> (values, seen)`` applied to each dense epoch before it is written (a reduced
+        #: store: e.g. ``importance.epoch_reducer()`` keeps a few numbers per sample instead of the logits)
+        self.reduce = reduce
         self._epoch: int | None = None
         self._indices: list[torch.Tensor] = []
         self._values: list[torch.Tensor] = []
@@ -188,6 +192,12 @@ class DCLogger:
             seen[:old_rows] = torch.from_numpy(previous[1]).to(device)
         dense.index_copy_(0, indices, values)
         seen.index_fill_(0, indices, True)
+        if self.reduce is not None:
+            if previous is not None:
+                raise ValueError(
+                    f"a reducing DCLogger writes each epoch once; epoch {epoch} was flushed twice"
+                )
+            dense, seen = self.reduce(dense, seen)
         values_path, seen_path = epoch_paths(
             self.trajectory_dir, epoch
         )  # the folder is made by the first write

@@ -169,6 +169,36 @@ def _scoring_epochs(cfg: DictConfig, loader: DCDataLoader, schedule_epochs: int)
     return int(read)
 
 
+def _reduced_store(cfg: DictConfig, importance_cls: type[DCImportance], data: ImageData, epochs: int) -> bool:
+    """``trainer.store``: full (every logit of every epoch), reduced (what the importance keeps of each epoch), or
+    auto: full unless it would exceed ``trainer.store_limit_gb``. A reduced entry serves only this importance."""
+    store = str(cfg.trainer.get("store", "auto"))
+    if store not in ("auto", "full", "reduced"):
+        raise InputError(f"trainer.store must be auto, full or reduced; got {store!r}")
+    full_gb = data.train_y.numel() * (data.num_classes + 2) * 4 * epochs / 1e9  # logits, loss, embedding norm
+    limit = float(cfg.trainer.get("store_limit_gb", 20))
+    reduced = store == "reduced" or (
+        store == "auto" and "logits" in importance_cls.requires and full_gb > limit
+    )
+    if reduced and not importance_cls.reducible:
+        raise InputError(
+            f"importance={cfg.importance.name} cannot read a reduced store; set trainer.store=full"
+        )
+    if reduced:
+        reason = (
+            "trainer.store=reduced"
+            if store == "reduced"
+            else f"the full store would take {full_gb:.1f} GB > trainer.store_limit_gb={limit:g}"
+        )
+        log.info(
+            "trajectory store: reduced (%s): the scoring run keeps what importance=%s reads of each epoch, a few "
+            "numbers per sample; other importances cannot share it",
+            reason,
+            cfg.importance.name,
+        )
+    return reduced
+
+
 def build_importance(
     importance_cls: type[DCImportance],
     params: dict[str, Any],
@@ -263,6 +293,11 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
     request = _scoring_request(cfg, loader, data, recipe, needs_trajectory, context)
     if "trajectory_length" in importance_params:  # what a static importance reads; an online one, its own run
         importance_params["trajectory_length"] = request.epochs if needs_trajectory else None
+    if request is not None and needs_trajectory and _reduced_store(cfg, importance_cls, data, request.epochs):
+        if "logits" in importance_cls.requires:
+            importance_params["reduced"] = True
+        reduction = importance_cls.reduction_key(**importance_params)
+        request = dataclasses.replace(request, reduction=reduction, metrics=tuple(importance_cls.requires))
     importance = None
     if uses_scores:
         if online:
@@ -274,6 +309,8 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
         else:  # reads the scoring run's cache entry, never writes it
             loggers = {metric: DCLogger(request.directory / metric) for metric in importance_cls.requires}
         importance = build_importance(importance_cls, importance_params, dataset, loggers)
+        if request is not None and request.reduction is not None and "logits" in importance_cls.requires:
+            request = dataclasses.replace(request, reducer=importance.epoch_reducer)
     source = ScoreSource(
         loader,
         importance,

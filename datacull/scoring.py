@@ -30,7 +30,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,12 @@ class ScoringRequest:
     context: DistContext = SINGLE
     #: FLOPs per sample of the scoring model over those of the model trained: what a proxy's epoch costs
     cost_ratio: float = 1.0
+    #: a reduced store: what it keeps of the logits (in the key) and how (``importance.epoch_reducer``, not)
+    reduction: str | None = None
+    reducer: Any = field(default=None, compare=False)
+    #: what the scoring run logs: every per-sample metric (one trajectory for every importance), or a reduced
+    #: store's few (what one importance reads)
+    metrics: tuple[str, ...] = tuple(PER_SAMPLE_METRICS)
 
     @cached_property
     def key(self) -> str:
@@ -72,10 +78,11 @@ class ScoringRequest:
         importance, how many epochs it reads)."""
         relevant = {
             "format": CACHE_FORMAT,
-            "metrics": list(PER_SAMPLE_METRICS),
+            "metrics": list(self.metrics),
             "data": data_fingerprint(self.data),
             **self.recipe.fingerprint(),
             "world_size": self.context.world_size,
+            "store": self.reduction or "full",
             "schedule_epochs": self.schedule_epochs,
             "seed": self.seed,
         }
@@ -193,13 +200,21 @@ def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Pat
     engine = Engine(request.recipe, data, epochs=schedule_epochs, seed=request.seed, context=context)
     num_samples = int(data.train_y.shape[0])
     order_generator = torch.Generator().manual_seed(request.seed)
+    reducer = request.reducer() if request.reducer is not None else None
     if epochs.start > 0:
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
         engine.load_state_dict(state["engine"])
         order_generator.set_state(state["order_generator"])
+        if reducer is not None:
+            reducer.load_state_dict(state["reducer"])
     loggers = {
-        metric: DCLogger(directory / metric, num_samples=num_samples, distributed=True)
-        for metric in PER_SAMPLE_METRICS
+        metric: DCLogger(
+            directory / metric,
+            num_samples=num_samples,
+            distributed=True,
+            reduce=reducer if metric == "logits" else None,
+        )
+        for metric in request.metrics
     }
     validation = []
     for epoch in epochs:
@@ -221,7 +236,14 @@ def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Pat
         )
     if context.is_main:
         buffer = io.BytesIO()
-        torch.save({"engine": engine.state_dict(), "order_generator": order_generator.get_state()}, buffer)
+        torch.save(
+            {
+                "engine": engine.state_dict(),
+                "order_generator": order_generator.get_state(),
+                "reducer": None if reducer is None else reducer.state_dict(),
+            },
+            buffer,
+        )
         atomic_write_bytes(directory / STATE_FILE, buffer.getvalue())
     del (
         engine

@@ -49,14 +49,17 @@ class AUMImportance(TrajectoryImportance):
         trajectory_length: int | None,
         logger_object: DCLogger,
         probability_space: bool = False,
+        reduced: bool = False,
     ):
-        super().__init__(dataset, trajectory_length, logger_object)
+        super().__init__(dataset, trajectory_length, logger_object, reduced)
         self.probability_space = bool(probability_space)
 
+    def reduce_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return margins(logits, labels, self.probability_space)
+
+    @classmethod
+    def reduction_key(cls, **params) -> str:
+        return f"AUMImportance(probability_space={bool(params.get('probability_space', False))})"
+
     def compute_importance(self) -> ImportanceScores:
-        labels = self.labels_tensor
-        return self.scores(
-            self.trajectory_mean(
-                self.trajectory_length, lambda logits: margins(logits, labels, self.probability_space)
-            )
-        )
+        return self.scores(self.trajectory_mean(self.trajectory_length, lambda margin: margin))

@@ -27,21 +27,28 @@ class CartographyImportance(TrajectoryImportance):
     requires = ("logits",)
 
     def __init__(
-        self, dataset, trajectory_length: int | None, logger_object: DCLogger, metric: str = "variability"
+        self,
+        dataset,
+        trajectory_length: int | None,
+        logger_object: DCLogger,
+        metric: str = "variability",
+        reduced: bool = False,
     ):
         if metric not in METRICS:
             raise InputError(
                 f"cartography importance.metric must be one of {', '.join(METRICS)}; got {metric!r}"
             )
-        super().__init__(dataset, trajectory_length, logger_object)
+        super().__init__(dataset, trajectory_length, logger_object, reduced)
         self.metric = metric
         self.higher_is_harder = metric == "variability"
 
-    def compute_importance(self) -> ImportanceScores:
-        labels = self.labels_tensor
+    def reduce_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """p(gold) of each sample."""
+        return torch.softmax(logits.double(), dim=-1).gather(-1, labels[:, None]).squeeze(-1)
 
-        def gold_probability_moments(logits: torch.Tensor) -> torch.Tensor:
-            gold = torch.softmax(logits.double(), dim=-1).gather(-1, labels[:, None]).squeeze(-1)
+    def compute_importance(self) -> ImportanceScores:
+        def gold_probability_moments(gold: torch.Tensor) -> torch.Tensor:
+            gold = gold.double()
             return torch.stack([gold, gold * gold], dim=-1)
 
         total, count = self.trajectory_sums(self.trajectory_length, gold_probability_moments)

@@ -28,8 +28,8 @@ class EL2NImportance(TrajectoryImportance):
     higher_is_harder = True
     requires = ("logits",)
 
+    def reduce_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return error_norms(logits, labels)
+
     def compute_importance(self) -> ImportanceScores:
-        labels = self.labels_tensor
-        return self.scores(
-            self.trajectory_mean(self.trajectory_length, lambda logits: error_norms(logits, labels))
-        )
+        return self.scores(self.trajectory_mean(self.trajectory_length, lambda norm: norm))

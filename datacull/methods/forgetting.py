@@ -22,17 +22,18 @@ class ForgettingImportance(TrajectoryImportance):
     higher_is_harder = True
     requires = ("logits",)
 
+    def reduce_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """1 where the training step classified the sample correctly, else 0."""
+        return (logits.argmax(dim=-1) == labels).float()
+
     def compute_importance(self) -> ImportanceScores:
-        labels = self.labels_tensor
         epochs = self.trajectory_epochs(self.trajectory_length)
         events = torch.zeros(self.num_samples, dtype=torch.float64)
         was_correct = torch.zeros(self.num_samples, dtype=torch.bool)
         presented = torch.zeros(self.num_samples, dtype=torch.bool)
         learned = torch.zeros(self.num_samples, dtype=torch.bool)
-        for epoch in epochs:  # a loop over epochs, vectorized over samples
-            logits, seen = self.read_epochs([epoch])
-            seen = seen[0]
-            correct = torch.nan_to_num(logits[0]).argmax(dim=-1) == labels
+        for correctness, seen in self.epoch_values(epochs):  # a loop over epochs, vectorized over samples
+            correct = correctness > 0.5
             events += seen & presented & was_correct & ~correct
             learned |= seen & correct
             was_correct = torch.where(seen, correct, was_correct)

@@ -24,16 +24,22 @@ class GraNdImportance(TrajectoryImportance):
     requires = ("logits", "feature_norm")
 
     def __init__(
-        self, dataset, trajectory_length: int, logger_object: DCLogger, feature_norm_logger: DCLogger
+        self,
+        dataset,
+        trajectory_length: int,
+        logger_object: DCLogger,
+        feature_norm_logger: DCLogger,
+        reduced: bool = False,
     ):
-        super().__init__(dataset, trajectory_length, logger_object)
+        super().__init__(dataset, trajectory_length, logger_object, reduced)
         self.feature_norm_logger = feature_norm_logger
 
-    def compute_importance(self) -> ImportanceScores:
-        labels = self.labels_tensor
+    def reduce_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return error_norms(logits, labels)
 
-        def last_layer_gradient_norms(logits: torch.Tensor, feature_norms: torch.Tensor) -> torch.Tensor:
-            return error_norms(logits, labels) * torch.sqrt(1.0 + feature_norms.double() ** 2)
+    def compute_importance(self) -> ImportanceScores:
+        def last_layer_gradient_norms(error_norm: torch.Tensor, feature_norms: torch.Tensor) -> torch.Tensor:
+            return error_norm * torch.sqrt(1.0 + feature_norms.double() ** 2)
 
         return self.scores(
             self.trajectory_mean(

@@ -27,6 +27,7 @@ class LossImportance(DCImportance):
     paper = "Qin et al., InfoBatch: Lossless Training Speed Up by Unbiased Dynamic Data Pruning, ICLR 2024 (latest loss)"
     higher_is_harder = True
     requires = ("loss",)
+    reducible = True  # its metric is one number per sample already: a reduced store logs only the loss
     state_attributes = ("latest_losses", "last_epoch_read")
 
     def __init__(

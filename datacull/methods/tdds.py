@@ -34,9 +34,16 @@ class TDDSImportance(DCImportance):
     paper = "Zhang et al., Spanning Training Progress: Temporal Dual-Depth Scoring (TDDS) for Enhanced Dataset Pruning, CVPR 2024"
     higher_is_harder = True
     requires = ("logits",)
+    reducible = True
 
     def __init__(
-        self, dataset, trajectory_length: int, window_size: int, decay: float, logger_object: DCLogger
+        self,
+        dataset,
+        trajectory_length: int,
+        window_size: int,
+        decay: float,
+        logger_object: DCLogger,
+        reduced: bool = False,
     ):
         if int(window_size) < 2:
             raise InputError(
@@ -51,9 +58,21 @@ class TDDSImportance(DCImportance):
         super().__init__(dataset=dataset, window_size=window_size, logger_object=logger_object, flush=False)
         self.trajectory_length = int(trajectory_length)
         self.decay = float(decay)
+        self.reduced = bool(reduced)
+
+    def epoch_reducer(self) -> TermReducer:
+        """A reduced store keeps each epoch's KL-like term against the previous epoch: one number per sample."""
+        return TermReducer()
 
     def compute_importance(self) -> ImportanceScores:
-        terms, valid = self.epoch_pair_terms(self.trajectory_epochs(self.trajectory_length))
+        epochs = self.trajectory_epochs(self.trajectory_length)
+        if (
+            self.reduced
+        ):  # epoch t holds the term of pair (t - 1, t), seen where both epochs trained the sample
+            values, seen = self.read_epochs(epochs[1:])
+            terms, valid = values.double().nan_to_num_(), seen
+        else:
+            terms, valid = self.epoch_pair_terms(epochs)
         pairs_per_window = max(1, (self.window_size - 1) // self.offset)
         return self.scores(window_scores(terms, valid, pairs_per_window, self.decay))
 
@@ -62,20 +81,53 @@ class TDDSImportance(DCImportance):
         epochs trained the sample, streaming: one epoch's probabilities and the previous one's log-probabilities
         are in memory at a time (float32, as logged), whatever the trajectory's length."""
         terms, valid = [], []
-        previous_log = previous_seen = None
+        reducer = TermReducer()
         buffer = None
         for epoch in epochs:
             values, seen = self.read_epochs([epoch], out=buffer)
             buffer = values.numpy()
-            probabilities = torch.nan_to_num_(values[0])  # a softmax in place on the freshly read epoch
-            probabilities.sub_(probabilities.amax(-1, keepdim=True)).exp_()
-            probabilities /= probabilities.sum(-1, keepdim=True)
-            log_p = probabilities.add(1e-8).log_()
-            if previous_log is not None:  # |p_t (log p_t - log p_{t-1})| in the previous epoch's buffer
-                terms.append(previous_log.sub_(log_p).mul_(probabilities).abs_().sum(dim=-1).double())
-                valid.append(seen[0] & previous_seen)
-            previous_log, previous_seen = log_p, seen[0]
+            term, pair_seen = reducer.step(torch.nan_to_num_(values[0]), seen[0])
+            if term is not None:
+                terms.append(term.double())
+                valid.append(pair_seen)
         return torch.stack(terms), torch.stack(valid)
+
+
+class TermReducer:
+    """TDDS's first depth, one epoch at a time: the term ``sum_c |p_t (log(p_t + 1e-8) - log(p_{t-1} + 1e-8))|``
+    of each sample against the previous epoch, as the official ``importance_evaluation.py`` (absolute value per
+    class, 1e-8 inside the log). Keeps the previous epoch's log-probabilities (and which samples it trained); used
+    on read, and by a reduced store's logger on write."""
+
+    def __init__(self):
+        self.previous_log: torch.Tensor | None = None
+        self.previous_seen: torch.Tensor | None = None
+
+    def step(self, logits: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``logits`` (overwritten: a softmax in place) -> the term (None for the first epoch) and where it holds."""
+        probabilities = logits
+        probabilities.sub_(probabilities.amax(-1, keepdim=True)).exp_()
+        probabilities /= probabilities.sum(-1, keepdim=True)
+        log_p = probabilities.add(1e-8).log_()
+        term = pair_seen = None
+        if self.previous_log is not None:  # computed in the previous epoch's buffer
+            term = self.previous_log.sub_(log_p).mul_(probabilities).abs_().sum(dim=-1)
+            pair_seen = seen & self.previous_seen
+        self.previous_log, self.previous_seen = log_p, seen
+        return term, (pair_seen if pair_seen is not None else torch.zeros_like(seen))
+
+    def __call__(self, values: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For a logger: the epoch's terms (NaN for the first epoch and where a pair is incomplete)."""
+        term, pair_seen = self.step(values.float().nan_to_num(), seen)
+        if term is None:
+            return torch.full(seen.shape, float("nan"), device=values.device), pair_seen
+        return term.where(pair_seen, float("nan")), pair_seen
+
+    def state_dict(self) -> dict:
+        return {"previous_log": self.previous_log, "previous_seen": self.previous_seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.previous_log, self.previous_seen = state["previous_log"], state["previous_seen"]
 
 
 def window_scores(terms: torch.Tensor, valid: torch.Tensor, pairs: int, decay: float) -> torch.Tensor:

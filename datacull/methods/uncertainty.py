@@ -26,8 +26,14 @@ class UncertaintyImportance(TrajectoryImportance):
     def uncertainty(self, probabilities: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def reduce_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.uncertainty(torch.softmax(logits.double(), dim=-1))
+
     def compute_importance(self) -> ImportanceScores:
-        epochs = self.trajectory_epochs(self.trajectory_length)
-        empty = torch.zeros(self.num_samples, 1, dtype=torch.float64)
-        logits, seen = self.latest_values(epochs, empty)
-        return self.scores(fill_unseen(self.uncertainty(torch.softmax(logits, dim=-1)), seen))
+        """Each sample's uncertainty in the last epoch that trained it."""
+        latest = torch.zeros(self.num_samples, dtype=torch.float64)
+        ever_seen = torch.zeros(self.num_samples, dtype=torch.bool)
+        for values, seen in self.epoch_values(self.trajectory_epochs(self.trajectory_length)):
+            latest = torch.where(seen, values.double(), latest)
+            ever_seen |= seen
+        return self.scores(fill_unseen(latest, ever_seen))
