@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .datasets import ImageData
+from .datasets.files import ImageFiles, default_workers, stream_batches
 from .distributed import SINGLE, DistContext, all_reduce_sum
 from .errors import DivergenceError
 from .logger import DCLogger
@@ -52,12 +53,20 @@ PER_SAMPLE_METRICS: dict[str, Callable[[StepOutputs], torch.Tensor]] = {
 
 
 class DeviceData:
-    """Images and labels for the engine: resident on ``device``, or pinned on the host and copied per batch."""
+    """Images and labels for the engine: resident on ``device``, pinned on the host and copied per batch, or
+    files on disk decoded by DataLoader workers ahead of each batch (:class:`~datacull.datasets.files.ImageFiles`).
+    """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, device: torch.device, resident: bool):
+    def __init__(
+        self, images: torch.Tensor | ImageFiles, labels: torch.Tensor, device: torch.device, resident: bool
+    ):
         self.device = device
-        self.resident = resident or device.type != "cuda"
-        if self.resident:
+        self.streaming = isinstance(images, ImageFiles)
+        self.resident = not self.streaming and (resident or device.type != "cuda")
+        self.workers = default_workers()
+        if self.streaming:
+            self.images, self.labels = images, labels
+        elif self.resident:
             self.images, self.labels = images.to(device), labels.to(device)
         else:
             self.images, self.labels = images.pin_memory(), labels.pin_memory()
@@ -75,10 +84,20 @@ class DeviceData:
             self.labels[index].pin_memory().to(self.device, non_blocking=True),
         )
 
+    def batches(self, batches: list[torch.Tensor]):
+        """The images and labels of each batch of indices, in order, on the device."""
+        if self.streaming:
+            yield from stream_batches(self.images, self.labels, batches, self.device, self.workers)
+            return
+        for index in batches:
+            yield self.take(index)
+
     def chunks(self, size: int):
         """The data in order, ``size`` samples at a time, on the device (for evaluation)."""
-        for start in range(0, len(self), size):
-            yield self.take(torch.arange(start, min(start + size, len(self)), device=self.index_device))
+        starts = range(0, len(self), size)
+        yield from self.batches(
+            [torch.arange(start, min(start + size, len(self)), device=self.index_device) for start in starts]
+        )
 
     @property
     def index_device(self) -> torch.device:
@@ -87,7 +106,7 @@ class DeviceData:
 
 def fits_on_device(data: ImageData, device: torch.device) -> bool:
     """Whether the uint8 images of every split fit in :data:`DEVICE_DATA_SHARE` of ``device``'s free memory."""
-    if device.type != "cuda":
+    if device.type != "cuda" or isinstance(data.train_x, ImageFiles):
         return True
     splits = [data.train_x, data.test_x, data.val_x]
     needed = sum(tensor.numel() * tensor.element_size() for tensor in splits if tensor is not None)
@@ -95,16 +114,34 @@ def fits_on_device(data: ImageData, device: torch.device) -> bool:
     return needed <= DEVICE_DATA_SHARE * free
 
 
-def channel_statistics(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+#: Normalization statistics of streamed images come from a seeded sample of this many.
+STATISTICS_SAMPLE = 5000
+
+
+def channel_statistics(
+    images: torch.Tensor | ImageFiles, chunk: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and (unbiased) standard deviation of uint8 images in [0, 1], in chunks: no float copy of
-    the whole set."""
+    the whole set. Of streamed files, a seeded sample of :data:`STATISTICS_SAMPLE`."""
     total = torch.zeros(images.shape[1], dtype=torch.float64)
     squares = torch.zeros_like(total)
-    for start in range(0, images.shape[0], chunk):
-        part = images[start : start + chunk].double().div_(255.0)
+    if isinstance(images, ImageFiles):
+        sample = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:STATISTICS_SAMPLE]
+        batches = list(torch.sort(sample).values.split(256))
+        parts = (
+            part
+            for part, _ in stream_batches(
+                images, torch.zeros(len(images)), batches, torch.device("cpu"), default_workers()
+            )
+        )
+        count = len(sample) * images.shape[2] * images.shape[3]
+    else:
+        parts = (images[start : start + chunk] for start in range(0, images.shape[0], chunk))
+        count = images.shape[0] * images.shape[2] * images.shape[3]
+    for part in parts:
+        part = part.double().div_(255.0)
         total += part.sum(dim=(0, 2, 3))
         squares += part.square().sum(dim=(0, 2, 3))
-    count = images.shape[0] * images.shape[2] * images.shape[3]
     mean = total / count
     variance = (squares - count * mean.square()) / max(count - 1, 1)
     return mean.float(), variance.clamp_min(0).sqrt().clamp_min(1e-3).float()
@@ -235,7 +272,9 @@ class Engine:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.num_classes = data.num_classes
         resident = fits_on_device(data, device)
-        if device.type == "cuda":
+        if isinstance(data.train_x, ImageFiles):
+            log.info("data streamed from disk: %d DataLoader workers decode each batch", default_workers())
+        elif device.type == "cuda":
             log.info(
                 "data %s", "resident on the GPU" if resident else "in pinned host memory, copied per batch"
             )
@@ -329,13 +368,14 @@ class Engine:
         batches = torch.tensor_split(order, num_steps)
         if self.total_steps is not None:  # a step budget ends inside an epoch
             batches = batches[: max(0, self.total_steps - self.global_step)]
-        for step, global_batch in enumerate(batches):
+        shards = [global_batch.tensor_split(world)[rank] for global_batch in batches]
+        batch_data = self.train_data.batches(shards)
+        for step, (global_batch, batch) in enumerate(zip(batches, shards, strict=True)):
             lr = self._set_lr(self.progress(epoch, step, num_steps))
             draws = self.augment.draw(global_batch.numel())
             start = sum(part.numel() for part in global_batch.tensor_split(world)[:rank])
-            batch = global_batch.tensor_split(world)[rank]
             local_draws = {name: value[..., start : start + batch.numel()] for name, value in draws.items()}
-            images, labels = self.train_data.take(batch)
+            images, labels = next(batch_data)
             logits = self._forward(self.forward_model, self.augment(images, local_draws))
             losses = F.cross_entropy(logits.float(), labels, reduction="none")
             weighted = losses * weights[batch.to(self.device)] if weights is not None else losses

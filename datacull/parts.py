@@ -281,7 +281,8 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
     budget = build_budget(cfg, sampler_cls)
     recipe = build_recipe(cfg, device)
     data = load_dataset(cfg.dataset, cache_dir)
-    dataset = DCDataset(TensorDataset(data.train_x, data.train_y))
+    # the samplers and importances read labels only; the engine reads the images from ``data`` itself
+    dataset = DCDataset(TensorDataset(torch.zeros(data.train_y.numel(), 0), data.train_y))
     loader = build_loader(cfg, sampler_cls, dataset, budget)
 
     # which scores the loader gets: none, the run's own (online), or a scoring run's (static)

@@ -8,6 +8,7 @@ adding or removing a file decodes again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,9 @@ import torch
 from ..outputs import atomic_save_npy
 from ..registry import register_dataset
 from .common import DataError, ImageData, balanced_subset
+from .files import ImageFiles, decode_image
+
+log = logging.getLogger("datacull")
 
 CACHE_FORMAT = 1
 
@@ -58,32 +62,36 @@ def _list_split(
     return classes, paths, np.asarray(labels, dtype=np.int64), signature
 
 
-def _decode(path: str, channels: int, size: tuple[int, int] | None) -> torch.Tensor:
-    """One image file as a uint8 (C, H, W) tensor, resized to ``size`` when given."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB" if channels == 3 else "L")
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.BILINEAR)
-            array = np.asarray(image)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DataError(
-            f"{path} is not a readable image ({type(error).__name__}); remove or replace it"
-        ) from None
-    return torch.from_numpy(array.reshape(*array.shape[:2], -1).transpose(2, 0, 1).copy())
-
-
 def _decode_all(paths: list[str], channels: int, size: tuple[int, int] | None) -> torch.Tensor:
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        images = list(pool.map(lambda path: _decode(path, channels, size), paths))
+        images = list(pool.map(lambda path: decode_image(path, channels, size), paths))
     shapes = {tuple(image.shape) for image in images}
     if len(shapes) > 1:
         raise DataError(
             f"images have different sizes {sorted(shapes)[:3]}...; set dataset.image_size=[H,W] to resize them on load"
         )
     return torch.stack(images)
+
+
+def _streams(cfg: Any, selected: dict, channels: int, size: tuple[int, int] | None) -> bool:
+    """``dataset.in_memory``: true (decode everything once, cached), false (stream from disk), or auto: stream
+    when the decoded images would exceed ``dataset.memory_limit_gb``. Says which in the log."""
+    setting = str(cfg.get("in_memory", "auto")).lower()
+    if setting not in ("auto", "true", "false"):
+        raise DataError(f"dataset.in_memory must be auto, true or false; got {setting!r}")
+    first = decode_image(selected["train"][0][0], channels, size)
+    count = len(selected["train"][0]) + len(selected["test"][0])
+    decoded_gb = count * first.numel() / 1e9
+    limit = float(cfg.get("memory_limit_gb", 32))
+    streaming = setting == "false" or (setting == "auto" and decoded_gb > limit)
+    if streaming:
+        reason = (
+            "dataset.in_memory=false"
+            if setting == "false"
+            else f"{decoded_gb:.1f} GB decoded > dataset.memory_limit_gb={limit:g}"
+        )
+        log.info("image folder streamed from disk (%s): DataLoader workers decode each batch", reason)
+    return streaming
 
 
 @register_dataset("imagefolder")
@@ -124,6 +132,18 @@ def load_imagefolder(cfg: Any, cache_dir: Path) -> ImageData:
         )
     )
     key = hashlib.sha1(key_source.encode()).hexdigest()[:20]
+    if _streams(cfg, selected, channels, size):
+        files = {
+            split: ImageFiles(selected[split][0], channels, size, f"{key}-{split}")
+            for split in ("train", "test")
+        }
+        return ImageData(
+            train_x=files["train"],
+            train_y=torch.from_numpy(selected["train"][1]),
+            test_x=files["test"],
+            test_y=torch.from_numpy(selected["test"][1]),
+            classes=classes,
+        )
     cache = Path(cache_dir) / "datasets" / f"imagefolder-{key}"
     arrays = {}
     for split in ("train", "test"):
