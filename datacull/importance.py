@@ -286,22 +286,17 @@ class DCImportance:
 
 
 class EpochReducer:
-    """``reduce(values, seen) -> (values, seen)`` for a :class:`DCLogger`: a per-sample reduction of a dense epoch
-    (on its device) with the dataset's labels. Stateless here; a reduction that compares epochs keeps state."""
+    """For a :class:`DCLogger`: ``batch(epoch, index, values)`` reduces a batch's logged values per sample (with the
+    samples' labels) before they are buffered, so a reduced store never holds an epoch of logits. Stateless here;
+    a reduction that compares epochs keeps state (``state_dict``)."""
 
     def __init__(self, reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], labels: torch.Tensor):
         self.reduce = reduce
         self.labels = labels
 
-    def __call__(self, values: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = self.labels.to(values.device)
-        rows = labels.shape[0]
-        if values.shape[0] < rows:  # an epoch that ends at its largest logged index: pad to every sample
-            pad = torch.full((rows - values.shape[0], *values.shape[1:]), float("nan"), device=values.device)
-            values = torch.cat([values, pad.to(values.dtype)])
-            seen = torch.cat([seen, torch.zeros(rows - seen.shape[0], dtype=torch.bool, device=seen.device)])
-        reduced = self.reduce(values.float().nan_to_num(), labels).float()
-        return reduced.where(seen.reshape(-1, *([1] * (reduced.dim() - 1))), float("nan")), seen
+    def batch(self, epoch: int, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        labels = self.labels.to(values.device)[index.to(values.device)]
+        return self.reduce(values.float().nan_to_num(), labels).float()
 
     def state_dict(self) -> dict[str, Any]:
         return {}

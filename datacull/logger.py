@@ -124,9 +124,12 @@ class DCLogger:
         self.num_samples = num_samples
         self.dtype = dtype
         self.distributed = bool(distributed) and dist.is_initialized() and dist.get_world_size() > 1
-        #: ``reduce(values, seen) -> (values, seen)`` applied to each dense epoch before it is written (a reduced
-        #: store: e.g. ``importance.epoch_reducer()`` keeps a few numbers per sample instead of the logits)
+        #: a reduced store: ``reduce.batch(epoch, index, values)`` turns each logged batch into the few numbers per
+        #: sample an importance keeps (``importance.epoch_reducer()``); a NaN reduction counts as unseen
         self.reduce = reduce
+        # under DDP a sample trains on another rank from epoch to epoch: a reduction that compares epochs (TDDS)
+        # runs on rank 0 after the gather instead of on each rank's batches
+        self._reduce_after_gather = self.distributed and getattr(reduce, "compares_epochs", False)
         self._epoch: int | None = None
         self._indices: list[torch.Tensor] = []
         self._values: list[torch.Tensor] = []
@@ -146,6 +149,8 @@ class DCLogger:
             raise ValueError(
                 f"log_metric: sample_idx must be (B,) and metric (B, ...); got {tuple(sample_idx.shape)} and {tuple(metric.shape)}"
             )
+        if self.reduce is not None and not self._reduce_after_gather:
+            metric = self.reduce.batch(epoch, sample_idx, metric)
         if self._values and metric.shape[1:] != self._values[0].shape[1:]:
             raise ValueError(
                 f"log_metric: metric shape {tuple(metric.shape[1:])} per sample differs from earlier batches' {tuple(self._values[0].shape[1:])}"
@@ -173,7 +178,12 @@ class DCLogger:
         epoch = self._epoch
         device = self._values[0].device
         indices = torch.cat(self._indices).long()
-        values = torch.cat(self._values).to(self.dtype)
+        values = torch.cat(self._values)
+        if (
+            self._reduce_after_gather
+        ):  # a reduction across epochs needs every rank's samples: rank 0 applies it
+            values = self.reduce.batch(epoch, indices, values)
+        values = values.to(self.dtype)
         largest = int(indices.max())  # the one host sync of the epoch
         if indices.min() < 0 or (self.num_samples is not None and largest >= self.num_samples):
             raise ValueError(
@@ -192,12 +202,8 @@ class DCLogger:
             seen[:old_rows] = torch.from_numpy(previous[1]).to(device)
         dense.index_copy_(0, indices, values)
         seen.index_fill_(0, indices, True)
-        if self.reduce is not None:
-            if previous is not None:
-                raise ValueError(
-                    f"a reducing DCLogger writes each epoch once; epoch {epoch} was flushed twice"
-                )
-            dense, seen = self.reduce(dense, seen)
+        if self.reduce is not None and dense.dim() == 1:  # a reduction that is not defined (NaN) was not seen
+            seen &= ~dense.isnan()
         values_path, seen_path = epoch_paths(
             self.trajectory_dir, epoch
         )  # the folder is made by the first write

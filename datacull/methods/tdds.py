@@ -62,7 +62,7 @@ class TDDSImportance(DCImportance):
 
     def epoch_reducer(self) -> TermReducer:
         """A reduced store keeps each epoch's KL-like term against the previous epoch: one number per sample."""
-        return TermReducer()
+        return TermReducer(self.num_samples)
 
     def compute_importance(self) -> ImportanceScores:
         epochs = self.trajectory_epochs(self.trajectory_length)
@@ -81,7 +81,7 @@ class TDDSImportance(DCImportance):
         epochs trained the sample, streaming: one epoch's probabilities and the previous one's log-probabilities
         are in memory at a time (float32, as logged), whatever the trajectory's length."""
         terms, valid = [], []
-        reducer = TermReducer()
+        reducer = TermReducer(self.num_samples)
         buffer = None
         for epoch in epochs:
             values, seen = self.read_epochs([epoch], out=buffer)
@@ -99,9 +99,13 @@ class TermReducer:
     class, 1e-8 inside the log). Keeps the previous epoch's log-probabilities (and which samples it trained); used
     on read, and by a reduced store's logger on write."""
 
-    def __init__(self):
+    compares_epochs = True
+
+    def __init__(self, num_samples: int):
+        self.num_samples = int(num_samples)
         self.previous_log: torch.Tensor | None = None
         self.previous_seen: torch.Tensor | None = None
+        self.current: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (epoch, log-probabilities, seen)
 
     def step(self, logits: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """``logits`` (overwritten: a softmax in place) -> the term (None for the first epoch) and where it holds."""
@@ -116,18 +120,41 @@ class TermReducer:
         self.previous_log, self.previous_seen = log_p, seen
         return term, (pair_seen if pair_seen is not None else torch.zeros_like(seen))
 
-    def __call__(self, values: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """For a logger: the epoch's terms (NaN for the first epoch and where a pair is incomplete)."""
-        term, pair_seen = self.step(values.float().nan_to_num(), seen)
-        if term is None:
-            return torch.full(seen.shape, float("nan"), device=values.device), pair_seen
-        return term.where(pair_seen, float("nan")), pair_seen
+    def batch(self, epoch: int, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """For a logger, batch by batch: the terms of these samples against the previous epoch (NaN where it did
+        not train them, and throughout the first epoch). Holds two epochs of log-probabilities, dense by sample."""
+        if (
+            self.current is None or self.current[0] != epoch
+        ):  # a new epoch: the one just ended becomes previous
+            if self.current is not None:
+                _, self.previous_log, self.previous_seen = self.current
+            shape = (self.num_samples, values.shape[-1])
+            self.current = (
+                epoch,
+                torch.full(shape, float("nan"), device=values.device),
+                torch.zeros(self.num_samples, dtype=torch.bool, device=values.device),
+            )
+        probabilities = values.float().nan_to_num()
+        probabilities = probabilities.sub(probabilities.amax(-1, keepdim=True)).exp_()
+        probabilities /= probabilities.sum(-1, keepdim=True)
+        log_p = probabilities.add(1e-8).log_()
+        index = index.to(values.device)
+        self.current[1][index], self.current[2][index] = log_p, True
+        if self.previous_log is None:
+            return torch.full(index.shape, float("nan"), device=values.device)
+        term = self.previous_log[index].sub_(log_p).mul_(probabilities).abs_().sum(dim=-1)
+        return term.where(self.previous_seen[index], float("nan"))
 
     def state_dict(self) -> dict:
-        return {"previous_log": self.previous_log, "previous_seen": self.previous_seen}
+        return {
+            "previous_log": self.previous_log,
+            "previous_seen": self.previous_seen,
+            "current": self.current,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.previous_log, self.previous_seen = state["previous_log"], state["previous_seen"]
+        self.current = state["current"]
 
 
 def window_scores(terms: torch.Tensor, valid: torch.Tensor, pairs: int, decay: float) -> torch.Tensor:
