@@ -59,3 +59,13 @@ def test_sweep_cost_arms_reach_the_same_results(tmp_path):
         "multirun",
         "multirun_no_cache",
     }  # the script checked cache hits and results
+
+
+@pytest.mark.slow
+def test_scoring_at_scale_agrees_across_stores_and_the_streaming_path_runs(tmp_path):
+    _, results = quick("bench_scale.py", tmp_path)
+    for name in ("tdds", "aum", "forgetting"):
+        measured = results[name]
+        assert measured["this code, reduced store"]["max_rel_diff"] <= 1e-6
+        assert measured["reduced_store_gb"] * 5 < results["full_store_gb"]
+    assert len(results["data_path"]) == 2 or "no ../shared" in results["data_path"][0][0]
