@@ -51,16 +51,24 @@ def write_scores(folder: Path, scores: Any, labels: np.ndarray, meta: dict[str, 
     return folder
 
 
+def _read_folder(
+    path: str | Path, kind: str, arrays: tuple[str, ...], command: str
+) -> tuple[Path, dict, list]:
+    """``kind.json`` and the ``arrays`` of a folder written by ``command`` (the folder, or the json in it)."""
+    folder = Path(path)
+    folder = folder.parent if folder.name == f"{kind}.json" else folder
+    try:
+        meta = json.loads((folder / f"{kind}.json").read_text())
+        return folder, meta, [np.load(folder / f"{name}.npy") for name in arrays]
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"{folder} is not a {kind} folder written by `datacull {command}` ({error})"
+        ) from None
+
+
 def read_scores(path: str | Path) -> Scores:
     """A scores folder (or its ``scores.json``) written by ``datacull score``."""
-    folder = Path(path)
-    folder = folder.parent if folder.name == "scores.json" else folder
-    try:
-        meta = json.loads((folder / "scores.json").read_text())
-        values = np.load(folder / "scores.npy")
-        labels = np.load(folder / "labels.npy")
-    except (OSError, ValueError) as error:
-        raise InputError(f"{folder} is not a scores folder written by `datacull score` ({error})") from None
+    folder, meta, (values, labels) = _read_folder(path, "scores", ("scores", "labels"), "score")
     if values.shape != labels.shape or dataset_identity(labels) != meta.get("dataset"):
         raise InputError(
             f"{folder}: scores.npy, labels.npy and scores.json disagree; score the dataset again"
@@ -109,15 +117,7 @@ def write_selection(folder: Path, indices: Any, weights: Any, meta: dict[str, An
 
 def load_selection(path: str | Path) -> Selection:
     """A selection folder (or its ``selection.json``) written by ``datacull select``."""
-    folder = Path(path)
-    folder = folder.parent if folder.name == "selection.json" else folder
-    try:
-        meta = json.loads((folder / "selection.json").read_text())
-        indices = np.load(folder / "indices.npy")
-    except (OSError, ValueError) as error:
-        raise InputError(
-            f"{folder} is not a selection folder written by `datacull select` ({error})"
-        ) from None
+    folder, meta, (indices,) = _read_folder(path, "selection", ("indices",), "select")
     weights = np.load(folder / "weights.npy") if (folder / "weights.npy").exists() else None
     return Selection(indices, weights, meta)
 

@@ -33,27 +33,18 @@ def sgd(
     return torch.optim.SGD(groups, lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov))
 
 
-@register_optimizer("adam")
-def adam(
-    model: nn.Module,
-    lr: float,
-    betas: tuple[float, float] = (0.9, 0.999),
-    weight_decay: float = 0.0,
-    decay_norm_and_bias: bool = True,
-) -> torch.optim.Optimizer:
-    """Adam (Kingma & Ba, 2015), weight decay added to the gradient (L2)."""
+def _adam_family(optimizer_cls, model, lr, betas, weight_decay, decay_norm_and_bias) -> torch.optim.Optimizer:
     groups = parameter_groups(model, weight_decay, decay_norm_and_bias)
-    return torch.optim.Adam(groups, lr=float(lr), betas=tuple(betas))
+    return optimizer_cls(groups, lr=float(lr), betas=tuple(betas))
+
+
+@register_optimizer("adam")
+def adam(model: nn.Module, lr: float, betas=(0.9, 0.999), weight_decay=0.0, decay_norm_and_bias=True):
+    """Adam (Kingma & Ba, 2015), weight decay added to the gradient (L2)."""
+    return _adam_family(torch.optim.Adam, model, lr, betas, weight_decay, decay_norm_and_bias)
 
 
 @register_optimizer("adamw")
-def adamw(
-    model: nn.Module,
-    lr: float,
-    betas: tuple[float, float] = (0.9, 0.999),
-    weight_decay: float = 0.0,
-    decay_norm_and_bias: bool = True,
-) -> torch.optim.Optimizer:
+def adamw(model: nn.Module, lr: float, betas=(0.9, 0.999), weight_decay=0.0, decay_norm_and_bias=True):
     """AdamW (Loshchilov & Hutter, 2019): decoupled weight decay (RCAP's official example uses it)."""
-    groups = parameter_groups(model, weight_decay, decay_norm_and_bias)
-    return torch.optim.AdamW(groups, lr=float(lr), betas=tuple(betas))
+    return _adam_family(torch.optim.AdamW, model, lr, betas, weight_decay, decay_norm_and_bias)
