@@ -238,10 +238,14 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         worst_class_acc_std=("worst_class_acc", "std"),
         best_test_acc_mean=("best_test_acc", "mean"),
         delta_test_acc=("delta_test_acc", "mean"),
+        delta_test_acc_std=("delta_test_acc", "std"),
         delta_worst_class_acc=("delta_worst_class_acc", "mean"),
+        delta_worst_class_acc_std=("delta_worst_class_acc", "std"),
         paired_seeds=("paired", "sum"),
         delta_random_test_acc=("delta_random_test_acc", "mean"),
+        delta_random_test_acc_std=("delta_random_test_acc", "std"),
         delta_random_worst_class_acc=("delta_random_worst_class_acc", "mean"),
+        delta_random_worst_class_acc_std=("delta_random_worst_class_acc", "std"),
         compute_mean=("compute", "mean"),
         compute_std=("compute", "std"),
         compute_saved_mean=("compute_saved", "mean"),
@@ -291,10 +295,14 @@ TABLE_COLUMNS = [
     "worst_class_acc_std",
     "best_test_acc_mean",
     "delta_test_acc",
+    "delta_test_acc_std",
     "delta_worst_class_acc",
+    "delta_worst_class_acc_std",
     "paired_seeds",
     "delta_random_test_acc",
+    "delta_random_test_acc_std",
     "delta_random_worst_class_acc",
+    "delta_random_worst_class_acc_std",
     "compute_mean",
     "compute_std",
     "compute_saved_mean",
@@ -324,11 +332,11 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
             "n": str(row["runs"]),
             "test acc": _pm(row["test_acc_mean"], row["test_acc_std"]),
             "worst-class acc": _pm(row["worst_class_acc_mean"], row["worst_class_acc_std"]),
-            "Δ test vs full": _signed(row["delta_test_acc"], "¹"),
-            "Δ worst vs full": _signed(row["delta_worst_class_acc"], "¹"),
-            "Δ test vs random": _signed(row["delta_random_test_acc"], "" if row["reference"] else "²"),
+            "Δ test vs full": _signed(row, "delta_test_acc", "¹"),
+            "Δ worst vs full": _signed(row, "delta_worst_class_acc", "¹"),
+            "Δ test vs random": _signed(row, "delta_random_test_acc", "" if row["reference"] else "²"),
             "Δ worst vs random": _signed(
-                row["delta_random_worst_class_acc"], "" if row["reference"] else "²"
+                row, "delta_random_worst_class_acc", "" if row["reference"] else "²"
             ),
             "compute": _pm(row["compute_mean"], row["compute_std"], digits=3),
             "train time (s)": ""
@@ -375,8 +383,12 @@ def _pm(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _signed(value: float, blank_note: str = "") -> str:
-    return blank_note if math.isnan(value) else f"{value:+.4f}"
+def _signed(row: pd.Series, column: str, blank_note: str = "") -> str:
+    """A paired difference, mean ± std over the seeds (the std of the per-seed differences)."""
+    value, spread = row[column], row[f"{column}_std"]
+    if math.isnan(value):
+        return blank_note
+    return f"{value:+.4f}" if math.isnan(spread) or row["reference"] else f"{value:+.4f} ± {spread:.4f}"
 
 
 def _pipe_table(rows: list[dict[str, str]]) -> str:
