@@ -213,3 +213,23 @@ def test_resume_on_a_damaged_checkpoint(tmp_path):
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     with pytest.raises(InputError, match="cannot be read"):
         resume_run(tmp_path / "run")
+
+
+def test_ctrl_c_records_interrupted_and_says_how_to_resume(tmp_path, monkeypatch, caplog):
+    from datacull.engine import Engine
+
+    train_epoch = Engine.train_epoch
+
+    def interrupted_in_the_second_epoch(self, epoch, *args, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return train_epoch(self, epoch, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "train_epoch", interrupted_in_the_second_epoch)
+    with caplog.at_level("WARNING", logger="datacull"), pytest.raises(KeyboardInterrupt):
+        train(fast_config(tmp_path), tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["error"] == "KeyboardInterrupt"
+    assert f"continue it with `datacull resume {tmp_path / 'run'}`" in caplog.text
+    monkeypatch.setattr(Engine, "train_epoch", train_epoch)
+    assert resume_run(tmp_path / "run")["status"] == "completed"

@@ -205,3 +205,11 @@ def test_infobatch_on_digits_shrinks_the_subset_while_pruning_then_anneals_on_al
     assert all(size < everything for size in sizes[1:6]), sizes
     assert sizes[6:] == [everything, everything]
     assert summary["samples_trained"] == sum(sizes) and 0 < summary["realized_pruning_rate"] < 0.5
+
+
+def test_per_class_accuracies_are_exact_fractions(tmp_path):
+    summary = train(fast_config(tmp_path), tmp_path / "run")
+    counts = [10] * 10  # dataset.test_subset_per_class=10
+    for accuracy, count in zip(summary["per_class_acc"], counts, strict=True):
+        assert accuracy * count == pytest.approx(round(accuracy * count), abs=1e-12)
+        assert accuracy == round(accuracy * count) / count  # no float32 noise such as 0.7777777910232544
