@@ -222,6 +222,9 @@ def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Pat
         )
         for metric in request.metrics
     }
+    if epochs.start > 0:  # the entry's earlier epochs are this run's: keep them (a new logger would start clean)
+        for logger in loggers.values():
+            logger.continue_run(epochs.start - 1)
     validation = []
     for epoch in epochs:
         order = torch.randperm(num_samples, generator=order_generator)
