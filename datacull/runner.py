@@ -254,12 +254,12 @@ def resume(run_dir: str | Path) -> dict[str, Any]:
         )
         raise InputError(f"{run_dir} trained with {world} process(es), not {processes}: resume it with {how}")
     context = setup("ddp" if world > 1 else "single", str(cfg.trainer.device))
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     handler = None
-    if context.is_main:
+    if context.is_main:  # the run's own log file continues
         handler = logging.FileHandler(run_dir / "train.log")
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         logging.getLogger().addHandler(handler)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     try:
         return train(cfg, run_dir, resume=True, context=context)
     finally:
