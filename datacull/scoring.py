@@ -222,7 +222,8 @@ def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Pat
         )
         for metric in request.metrics
     }
-    if epochs.start > 0:  # the entry's earlier epochs are this run's: keep them (a new logger would start clean)
+    # The entry's earlier epochs are this run's: keep them (a new logger would start clean).
+    if epochs.start > 0:
         for logger in loggers.values():
             logger.continue_run(epochs.start - 1)
     validation = []
