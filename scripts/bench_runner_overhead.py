@@ -105,9 +105,11 @@ def plain_loop(
         nesterov=cfg.optimizer.nesterov,
         weight_decay=cfg.optimizer.weight_decay,
     )
-    pixels = data.train_x.float().div(255.0)
-    mean = pixels.mean(dim=(0, 2, 3)).view(1, -1, 1, 1).to(device)
-    std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).view(1, -1, 1, 1).to(device)
+    # statistics summed in float64, as the runner's are: float32 sums differ by ~1e-7 from one CPU to another,
+    # which eight SGD steps grow into weight differences of ~1e-3
+    pixels = data.train_x.double().div(255.0)
+    mean = pixels.mean(dim=(0, 2, 3)).float().view(1, -1, 1, 1).to(device)
+    std = pixels.std(dim=(0, 2, 3)).float().clamp_min(1e-3).view(1, -1, 1, 1).to(device)
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
     seconds = []
     for order in orders:
