@@ -7,7 +7,7 @@ code against an earlier tree; one ImageNet-sized point; the streaming data path 
 
 Synthetic logits (a label signal that grows over the epochs, plus noise) are logged epoch by epoch through the
 library's DCLogger, as a scoring run logs them. Each importance is then computed in a fresh child process, whose
-peak resident memory (``ru_maxrss``) is reported beside that of a child that only imports torch and datacull.
+peak resident memory (``VmHWM``) is reported beside that of a child that only imports torch and datacull.
 """
 
 from __future__ import annotations
@@ -88,6 +88,17 @@ def make_importance(name: str, folder: Path, sizes: dict, reduced: bool = False)
     return ForgettingImportance(dataset, sizes["epochs"], logger, **extra)
 
 
+def peak_rss_gb() -> float:
+    """This process's own peak resident memory. Linux's ``ru_maxrss`` survives exec: a child started by a big
+    parent reports the parent's peak, so it is read from ``VmHWM`` (this address space only) where there is one."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e6  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
 def child(args: list[str]) -> None:
     """``--child NAME FOLDER SIZES_JSON REDUCED OUT``: compute one importance; write seconds, peak RSS, scores."""
     name, folder, sizes, reduced, out = (
@@ -110,7 +121,7 @@ def child(args: list[str]) -> None:
         scores = importance.compute_importance()
         result = {"seconds": time.perf_counter() - started}
         np.save(out.with_suffix(".npy"), np.asarray(scores))
-    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    result["peak_rss_gb"] = peak_rss_gb()
     out.write_text(json.dumps(result))
 
 
