@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import TensorDataset
 
+from .budget import Budget, plan_budget, resolve_budget
 from .catalog import get_dataset, get_importance, get_sampler
 from .data import DCDataLoader, DCDataset
 from .datasets import ImageData
@@ -41,23 +42,6 @@ log = logging.getLogger("datacull")
 POLICY_KEYS = {"name", "resample_every"}
 #: MetriQ's query run trains for this share of the run (the official Random+DRoP: 16 of 160 epochs).
 QUERY_FRACTION = 0.1
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How long training runs: ``epochs`` passes over the subset, or ``steps`` optimizer steps when set."""
-
-    epochs: int
-    steps: int | None = None
-
-    def full_data_samples(self, num_samples: int, batch_size: int) -> int:
-        """Samples a full-data run trains under this budget: ``epochs`` passes, or ``steps`` batches (whole
-        passes, then the first batches of one more, as the loop splits them)."""
-        if self.steps is None:
-            return self.epochs * num_samples
-        per_epoch = max(1, -(-num_samples // batch_size))
-        passes, extra = divmod(self.steps, per_epoch)
-        return passes * num_samples + extra * (num_samples // per_epoch) + min(extra, num_samples % per_epoch)
 
 
 @dataclass
@@ -123,23 +107,6 @@ def load_dataset(cfg: Any, cache_dir: str | Path) -> ImageData:
     if data.train_x.shape[0] == 0:
         raise DataError(f"dataset '{cfg.name}' has no training samples left after subsetting")
     return data
-
-
-def build_budget(cfg: DictConfig, sampler_cls: type[DCDataLoader]) -> Budget:
-    epochs = int(cfg.trainer.epochs)
-    if epochs < 1:
-        raise InputError(f"trainer.epochs must be >= 1; got {epochs}")
-    steps = cfg.trainer.get("steps")
-    if steps is None:
-        return Budget(epochs)
-    if int(steps) < 1:
-        raise InputError(f"trainer.steps must be >= 1 (or null for an epoch budget); got {steps}")
-    if sampler_cls.needs_num_epochs:
-        raise InputError(
-            f"sampler={cfg.sampler.name} schedules itself over trainer.epochs; it cannot run with a step "
-            "budget (drop trainer.steps)"
-        )
-    return Budget(epochs, int(steps))
 
 
 def build_loader(
@@ -278,7 +245,7 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
     pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
     importance_cls = get_importance(cfg.importance.name)
     sampler_cls = get_sampler(cfg.sampler.name)
-    budget = build_budget(cfg, sampler_cls)
+    budget = plan_budget(cfg.trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)
     recipe = build_recipe(cfg, device)
     data = load_dataset(cfg.dataset, cache_dir)
     # the samplers and importances read labels only; the engine reads the images from ``data`` itself
@@ -312,6 +279,13 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
         importance = build_importance(importance_cls, importance_params, dataset, loggers)
         if request is not None and request.reduction is not None and "logits" in importance_cls.requires:
             request = dataclasses.replace(request, reducer=importance.epoch_reducer)
+    budget = resolve_budget(
+        budget,
+        data.train_y.numel(),
+        loader.required_num_samples,
+        recipe.batch_size,
+        0 if request is None else request.cost_samples,
+    )
     source = ScoreSource(
         loader,
         importance,
@@ -330,7 +304,7 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
         else ""
     )
     log.info(
-        "%s: %d train / %d test samples, %d classes; importance=%s sampler=%s pruning_rate=%s on %s%s",
+        "%s: %d train / %d test samples, %d classes; importance=%s sampler=%s pruning_rate=%s on %s; budget: %s%s",
         cfg.dataset.name,
         data.train_y.numel(),
         data.test_y.numel(),
@@ -339,6 +313,7 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
         cfg.sampler.name,
         cfg.sampler.pruning_rate,
         device,
+        budget.describe(),
         scoring,
     )
     names = {

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -24,13 +25,16 @@ from .outputs import atomic_write_bytes, atomic_write_text
 from .summary import FINAL_FIELDS, IDENTITY_FIELDS
 
 #: Runs are averaged together only when all of these (and their differing config settings) are equal.
-GROUP_KEYS = ["dataset", "model", "epochs", "importance", "sampler", "pruning_rate", "settings"]
+GROUP_KEYS = ["dataset", "model", "epochs", "budget", "importance", "sampler", "pruning_rate", "settings"]
+#: What a reference, a frontier and a random comparison must share with a run: everything but the method.
+CONTEXT_KEYS = ["dataset", "model", "epochs", "context"]
 RUN_COLUMNS = [
     "run_dir",
     "status",
     "dataset",
     "model",
     "epochs",
+    "budget",
     "importance",
     "sampler",
     "pruning_rate",
@@ -39,6 +43,9 @@ RUN_COLUMNS = [
     "settings",
     *FINAL_FIELDS,
     "train_time_s",
+    "scoring_cost_s",
+    "scoring_cost_samples",
+    "full_data_samples",
     "finished_at",
     "error",
 ]
@@ -61,6 +68,10 @@ _IGNORED_KEYS = {
     "trainer.progress",
     "trainer.num_threads",
     "trainer.tensorboard",
+    "trainer.eval_every",  # when the test set is read changes nothing trained
+    "trainer.eval_batch_size",
+    "trainer.budget",  # a column of its own
+    "trainer.compute",
     "dataset.name",
     "model.name",
     "trainer.epochs",
@@ -121,7 +132,9 @@ def _read_run(path: Path) -> dict[str, Any]:
             raise ValueError("not a JSON object")
     except (OSError, UnicodeDecodeError, ValueError) as error:
         return {**record, "status": "unreadable", "error": f"{path.name} cannot be read: {error}"}
-    record.update({key: summary.get(key) for key in RUN_COLUMNS if key in summary})
+    # the folder is where the summary was found, not the run_dir it names (a copied folder keeps its old one)
+    record.update({key: summary.get(key) for key in RUN_COLUMNS if key in summary and key != "run_dir"})
+    record["budget"] = budget_label(summary)
     uses_scores = summary.get("uses_scores", True)
     status = record["status"] = summary.get("status")
     if status == "completed":
@@ -145,6 +158,16 @@ def _read_run(path: Path) -> dict[str, Any]:
     return record
 
 
+def budget_label(summary: dict[str, Any]) -> str:
+    """``epochs``, ``equal_steps`` or ``compute=<fraction>``: the budget a run trained under (summaries written
+    before ``trainer.budget`` existed trained by epochs)."""
+    kind = summary.get("budget") or "epochs"
+    if kind != "compute":
+        return str(kind)
+    compute = summary.get("compute_budget")
+    return f"compute={compute:g}" if isinstance(compute, int | float) else "compute=?"
+
+
 def _flat_config(path: Path) -> dict[str, str]:
     """The run's resolved config as ``{"optimizer.lr": "0.05", ...}``; empty when there is none."""
     import yaml
@@ -163,6 +186,8 @@ def _flat_config(path: Path) -> dict[str, str]:
             flat[prefix[:-1]] = json.dumps(node) if isinstance(node, list) else str(node)
 
     walk(config if isinstance(config, dict) else {}, "")
+    if flat.get("scoring.epochs") == flat.get("trainer.epochs"):  # the default: the run's own length
+        flat.pop("scoring.epochs", None)
     return {key: value for key, value in flat.items() if key not in _IGNORED_KEYS}
 
 
@@ -201,68 +226,93 @@ def _describe_settings(runs: pd.DataFrame) -> None:
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """Completed runs grouped by ``GROUP_KEYS``: mean and sample standard deviation (n − 1) over the seeds, and
-    the difference to the full-data reference of the same dataset, model, epochs and context.
+    paired differences to the full-data reference, to static random at the same rate and budget, and to the
+    frontier (full data trained for less) at the same compute.
 
-    The reference is the ``sampler=full`` runs of that context, or its runs with pruning rate 0 when there is no
-    full run. ``delta_*`` is the mean over a group's runs of (run − reference), where the reference value is the
-    reference run with the same seed when there is one (paired; ``paired_seeds`` counts them) and the reference's
-    mean over its seeds otherwise.
+    The reference is the ``sampler=full`` runs of the same dataset, model, epochs and context trained for the whole
+    budget (not the frontier's shortened ones), or its runs with pruning rate 0 when there is no full run. Each
+    ``delta_*`` is the mean over a group's runs of (run − comparison), where the comparison is the run of the same
+    seed when there is one (paired; ``paired_seeds`` counts them for the reference) and the comparison's mean over
+    its seeds otherwise; ``*_ci95`` is the half-width of the 95% t-interval of that mean, ``*_n`` its count.
     """
     done = runs[runs["status"] == "completed"].copy()
     if done.empty:
         return pd.DataFrame(columns=[*TABLE_COLUMNS, "context"])
-    for column in ("pruning_rate", *FINAL_FIELDS, "train_time_s"):
+    for column in ("pruning_rate", *FINAL_FIELDS, "train_time_s", "scoring_cost_s"):
         done[column] = pd.to_numeric(done[column])
     done["compute"] = 1.0 - done["compute_saved"]
     for column in ("epochs", "seed"):
         done[column] = pd.to_numeric(done[column]).astype("Int64")
-    context_keys = ["dataset", "model", "epochs", "context"]
-    is_full = done["sampler"] == "full"
-    has_full = is_full.groupby([done[key] for key in context_keys]).transform("any")
-    done["reference"] = is_full | (~has_full & (done["pruning_rate"] == 0))
+    done["frontier"] = (done["sampler"] == "full") & done["budget"].str.startswith("compute")
+    is_full = (done["sampler"] == "full") & ~done["frontier"]
+    has_full = is_full.groupby([done[key] for key in CONTEXT_KEYS]).transform("any")
+    done["reference"] = is_full | (~has_full & (done["pruning_rate"] == 0) & ~done["frontier"])
     for metric in ("test_acc", "worst_class_acc"):
         reference = done[done["reference"]]
-        by_seed = reference.groupby([*context_keys, "seed"])[metric].mean().rename("ref_seed")
-        overall = by_seed.groupby(context_keys).mean().rename("ref_mean")
-        joined = done.join(by_seed, on=[*context_keys, "seed"]).join(overall, on=context_keys)
+        by_seed = reference.groupby([*CONTEXT_KEYS, "seed"])[metric].mean().rename("ref_seed")
+        overall = by_seed.groupby(CONTEXT_KEYS).mean().rename("ref_mean")
+        joined = done.join(by_seed, on=[*CONTEXT_KEYS, "seed"]).join(overall, on=CONTEXT_KEYS)
         done[f"delta_{metric}"] = joined[metric] - joined["ref_seed"].fillna(joined["ref_mean"])
         done["paired"] = joined["ref_seed"].notna()
-    _compare_with_random(done, context_keys)
+    _compare_with_random(done)
+    _compare_with_frontier(done)
     grouped = done.groupby(GROUP_KEYS + ["context"], sort=True, dropna=False)
-    table = grouped.agg(
-        runs=("seed", "size"),
-        seeds=("seed", lambda seeds: ",".join(str(seed) for seed in sorted(set(seeds)))),
-        test_acc_mean=("test_acc", "mean"),
-        test_acc_std=("test_acc", "std"),
-        worst_class_acc_mean=("worst_class_acc", "mean"),
-        worst_class_acc_std=("worst_class_acc", "std"),
-        best_test_acc_mean=("best_test_acc", "mean"),
-        delta_test_acc=("delta_test_acc", "mean"),
-        delta_test_acc_std=("delta_test_acc", "std"),
-        delta_worst_class_acc=("delta_worst_class_acc", "mean"),
-        delta_worst_class_acc_std=("delta_worst_class_acc", "std"),
-        paired_seeds=("paired", "sum"),
-        delta_random_test_acc=("delta_random_test_acc", "mean"),
-        delta_random_test_acc_std=("delta_random_test_acc", "std"),
-        delta_random_worst_class_acc=("delta_random_worst_class_acc", "mean"),
-        delta_random_worst_class_acc_std=("delta_random_worst_class_acc", "std"),
-        compute_mean=("compute", "mean"),
-        compute_std=("compute", "std"),
-        compute_saved_mean=("compute_saved", "mean"),
-        compute_saved_std=("compute_saved", "std"),
-        realized_pruning_rate_mean=("realized_pruning_rate", "mean"),
-        train_time_s_mean=("train_time_s", "mean"),
-        wall_time_s_mean=("wall_time_s", "mean"),
-        reference=("reference", "any"),
-    ).reset_index()
+    aggregations = {
+        "runs": ("seed", "size"),
+        "seeds": ("seed", lambda seeds: ",".join(str(seed) for seed in sorted(set(seeds)))),
+        "test_acc_mean": ("test_acc", "mean"),
+        "test_acc_std": ("test_acc", "std"),
+        "worst_class_acc_mean": ("worst_class_acc", "mean"),
+        "worst_class_acc_std": ("worst_class_acc", "std"),
+        "best_test_acc_mean": ("best_test_acc", "mean"),
+        "paired_seeds": ("paired", "sum"),
+        "frontier_paired_seeds": ("frontier_paired", "sum"),
+        "compute_mean": ("compute", "mean"),
+        "compute_std": ("compute", "std"),
+        "compute_saved_mean": ("compute_saved", "mean"),
+        "compute_saved_std": ("compute_saved", "std"),
+        "realized_pruning_rate_mean": ("realized_pruning_rate", "mean"),
+        "train_time_s_mean": ("train_time_s", "mean"),
+        "scoring_cost_s_mean": ("scoring_cost_s", "mean"),
+        "wall_time_s_mean": ("wall_time_s", "mean"),
+        "reference": ("reference", "any"),
+        "frontier": ("frontier", "any"),
+    }
+    for column in DELTA_COLUMNS:
+        aggregations[column] = (column, "mean")
+        aggregations[f"{column}_std"] = (column, "std")
+        aggregations[f"{column}_n"] = (column, "count")
+    table = grouped.agg(**aggregations).reset_index()
+    for column in DELTA_COLUMNS:
+        table[f"{column}_ci95"] = [
+            t_halfwidth(std, n) for std, n in zip(table[f"{column}_std"], table[f"{column}_n"], strict=True)
+        ]
     return table
 
 
-def _compare_with_random(done: pd.DataFrame, context_keys: list[str]) -> None:
+#: The paired differences the table reports, each with ``_std``, ``_n`` and ``_ci95`` beside it.
+DELTA_COLUMNS = [
+    f"delta_{against}{metric}"
+    for against in ("", "random_", "frontier_")
+    for metric in ("test_acc", "worst_class_acc")
+]
+
+
+def t_halfwidth(std: float, n: int) -> float:
+    """Half-width of the two-sided 95% t-interval of a mean of ``n`` values with sample std ``std`` (NaN below
+    two values: one seed gives no interval)."""
+    if n < 2 or math.isnan(std):
+        return float("nan")
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1) * std / math.sqrt(n))
+
+
+def _compare_with_random(done: pd.DataFrame) -> None:
     """``delta_random_*``: each run minus static random (``sampler=random`` with its default settings) at the same
-    pruning rate and context, paired by seed where that seed exists, else against random's mean; blank for runs
-    whose realized pruning rate is not the configured one (InfoBatch)."""
-    keys = [*context_keys, "pruning_rate"]
+    pruning rate, budget and context, paired by seed where that seed exists, else against random's mean; blank for
+    runs whose realized pruning rate is not the configured one (InfoBatch)."""
+    keys = [*CONTEXT_KEYS, "budget", "pruning_rate"]
     random = done[(done["sampler"] == "random") & (done["settings"] == done["context"])]
     for metric in ("test_acc", "worst_class_acc"):
         by_seed = random.groupby([*keys, "seed"])[metric].mean().rename("random_seed")
@@ -274,6 +324,104 @@ def _compare_with_random(done: pd.DataFrame, context_keys: list[str]) -> None:
         done[f"delta_random_{metric}"] = delta.where(at_its_rate | done["reference"])
 
 
+def frontier_points(done: pd.DataFrame) -> pd.DataFrame:
+    """The frontier of each context: full data at reduced compute budgets (``sampler=full trainer.budget=compute``)
+    and the full-data reference at its own compute, one row per context, budget and seed."""
+    points = done[done["frontier"] | (done["reference"] & (done["sampler"] == "full"))]
+    return points.groupby([*CONTEXT_KEYS, "budget", "seed"], as_index=False)[
+        ["compute", "test_acc", "worst_class_acc"]
+    ].mean()
+
+
+def interpolate(points: pd.DataFrame, compute: float, metric: str) -> float:
+    """``metric`` of a frontier at ``compute``, linear between its measured points; NaN outside their range (or
+    with fewer than two)."""
+    curve = points.groupby("compute")[metric].mean().sort_index()
+    if len(curve) < 2 or not curve.index[0] - 1e-9 <= compute <= curve.index[-1] + 1e-9:
+        return float("nan")
+    return float(np.interp(compute, curve.index.to_numpy(), curve.to_numpy()))
+
+
+def _compare_with_frontier(done: pd.DataFrame) -> None:
+    """``delta_frontier_*``: each run minus the frontier of its context at the run's own compute (scoring included):
+    the seed's own frontier where it spans that compute (``frontier_paired``), else the frontier of the means over
+    seeds (each budget's mean compute and accuracy); blank outside the measured range, and for the frontier's own
+    runs and the reference."""
+    points = frontier_points(done)
+    done["frontier_paired"] = False
+    for metric in ("test_acc", "worst_class_acc"):
+        done[f"delta_frontier_{metric}"] = float("nan")
+    if points.empty:
+        return
+    contexts = dict(tuple(points.groupby(CONTEXT_KEYS, dropna=False)))
+    for index, run in done[~done["frontier"] & ~done["reference"]].iterrows():
+        context = contexts.get(tuple(run[key] for key in CONTEXT_KEYS))
+        if context is None:
+            continue
+        own = context[context["seed"] == run["seed"]]
+        means = context.groupby("budget")[["compute", "test_acc", "worst_class_acc"]].mean()
+        for metric in ("test_acc", "worst_class_acc"):
+            value = interpolate(own, run["compute"], metric)
+            paired = not math.isnan(value)
+            if not paired:
+                value = interpolate(means, run["compute"], metric)
+            done.at[index, f"delta_frontier_{metric}"] = run[metric] - value
+            done.at[index, "frontier_paired"] = paired
+    done["frontier_paired"] = done["frontier_paired"].astype(bool)
+
+
+def time_to_accuracy(table: pd.DataFrame, margins: tuple[float, ...] = (0.005, 0.01)) -> pd.DataFrame:
+    """For each method line (importance, sampler, settings and kind of budget) of each context: the least compute
+    (scoring included) at which its mean test accuracy is within each margin of the full-data reference's mean,
+    among the pruning rates and budgets that were run (NaN: none was), and where. The frontier is one line: full
+    data at its reduced budgets and the reference itself."""
+    rows = []
+    lines = table[~table["reference"]].assign(kind=lambda frame: frame["budget"].str.split("=").str[0])
+    references = table[table["reference"]].set_index(CONTEXT_KEYS)["test_acc_mean"]
+    for keys, line in lines.groupby(
+        [*CONTEXT_KEYS, "importance", "sampler", "settings", "kind"], dropna=False
+    ):
+        context = tuple(keys[: len(CONTEXT_KEYS)])
+        if context not in references.index:
+            continue
+        reference = float(references.loc[context].mean())
+        if line["frontier"].any():  # the frontier ends at the reference itself
+            ref_rows = table[table["reference"] & (table["sampler"] == "full")]
+            ref_rows = ref_rows[[tuple(r) == context for r in ref_rows[CONTEXT_KEYS].itertuples(index=False)]]
+            line = pd.concat([line, ref_rows])
+        line = line.sort_values("compute_mean")
+        row = dict(zip([*CONTEXT_KEYS, "importance", "sampler", "settings", "budget"], keys, strict=True))
+        row["method"] = method_label(line.iloc[0], frontier=bool(line["frontier"].any()))
+        row["reference_test_acc"] = reference
+        best = line.loc[line["test_acc_mean"].idxmax()]
+        row["best_delta"] = best["test_acc_mean"] - reference
+        row["best_at"] = _where(best)
+        for margin in margins:
+            reached = line[line["test_acc_mean"] >= reference - margin - 1e-12]
+            name = f"within_{margin * 100:g}"
+            row[f"{name}_compute"] = reached["compute_mean"].iloc[0] if len(reached) else float("nan")
+            row[f"{name}_at"] = _where(reached.iloc[0]) if len(reached) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def method_label(row: pd.Series, frontier: bool = False) -> str:
+    """How a method line is named in tables and plots: importance/sampler and its own settings."""
+    if frontier:
+        return "full data trained for less (frontier)"
+    name = row["sampler"] if row["importance"] == NO_IMPORTANCE else f"{row['importance']}/{row['sampler']}"
+    own = str(row["settings"])[len(str(row["context"])) :].strip()
+    return f"{name} {own}".strip()
+
+
+def _where(row: pd.Series) -> str:
+    """A table row's place on its method's line: its pruning rate, or its budget for the frontier."""
+    if row["sampler"] == "full":
+        return "full data" if row["reference"] else str(row["budget"])
+    kind = str(row["budget"])
+    return f"p={row['pruning_rate']:g}" + ("" if kind == "epochs" else f", {kind}")
+
+
 def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs that are not averaged: failed, unfinished, incomplete or unreadable, with their error."""
     return runs.loc[runs["status"] != "completed", FAILED_COLUMNS].reset_index(drop=True)
@@ -283,6 +431,7 @@ TABLE_COLUMNS = [
     "dataset",
     "model",
     "epochs",
+    "budget",
     "importance",
     "sampler",
     "pruning_rate",
@@ -294,36 +443,36 @@ TABLE_COLUMNS = [
     "worst_class_acc_mean",
     "worst_class_acc_std",
     "best_test_acc_mean",
-    "delta_test_acc",
-    "delta_test_acc_std",
-    "delta_worst_class_acc",
-    "delta_worst_class_acc_std",
+    *(f"{column}{suffix}" for column in DELTA_COLUMNS for suffix in ("", "_std", "_ci95", "_n")),
     "paired_seeds",
-    "delta_random_test_acc",
-    "delta_random_test_acc_std",
-    "delta_random_worst_class_acc",
-    "delta_random_worst_class_acc_std",
+    "frontier_paired_seeds",
     "compute_mean",
     "compute_std",
     "compute_saved_mean",
     "compute_saved_std",
     "realized_pruning_rate_mean",
     "train_time_s_mean",
+    "scoring_cost_s_mean",
     "wall_time_s_mean",
     "reference",
+    "frontier",
 ]
 
 
 def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
-    """The table as Markdown (also what the command prints), footnotes for blank comparisons, the runs left out
-    below it. ``best_test_acc`` stays in report.csv only: it is chosen on the test set."""
+    """The table as Markdown (also what the command prints), the time-to-accuracy table, footnotes for blank
+    comparisons, the runs left out below it. ``best_test_acc`` stays in report.csv only: it is chosen on the test
+    set. Δ cells are the paired mean ± the half-width of its 95% t-interval, with n."""
     rows = []
     show_settings = table["settings"].astype(bool).any()
+    show_budget = (table["budget"] != "epochs").any()
     for _, row in table.iterrows():
+        baseline = row["reference"] or row["frontier"]  # what the comparisons are made against
         cells = {
             "dataset": row["dataset"],
             "model": row["model"],
             "epochs": str(row["epochs"]),
+            "budget": row["budget"],
             "importance": row["importance"],
             "sampler": row["sampler"] + (" (ref)" if row["reference"] else ""),
             "pruning rate": f"{row['pruning_rate']:g}",
@@ -334,34 +483,43 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
             "worst-class acc": _pm(row["worst_class_acc_mean"], row["worst_class_acc_std"]),
             "Δ test vs full": _signed(row, "delta_test_acc", "¹"),
             "Δ worst vs full": _signed(row, "delta_worst_class_acc", "¹"),
-            "Δ test vs random": _signed(row, "delta_random_test_acc", "" if row["reference"] else "²"),
-            "Δ worst vs random": _signed(
-                row, "delta_random_worst_class_acc", "" if row["reference"] else "²"
-            ),
+            "Δ test vs random": _signed(row, "delta_random_test_acc", "" if baseline else "²"),
+            "Δ worst vs random": _signed(row, "delta_random_worst_class_acc", "" if baseline else "²"),
+            "Δ test vs frontier": _signed(row, "delta_frontier_test_acc", "" if baseline else "³"),
             "compute": _pm(row["compute_mean"], row["compute_std"], digits=3),
-            "train time (s)": ""
-            if math.isnan(row["train_time_s_mean"])
-            else f"{row['train_time_s_mean']:.1f}",
+            "time (s) train + scoring": _seconds(row),
         }
         if not show_settings:
             del cells["settings"]
+        if not show_budget:
+            del cells["budget"]
         rows.append(cells)
     parts = [_pipe_table(rows) if rows else "No completed runs to average."]
     if rows:
         parts.append(
-            "\ncompute: samples trained, the scoring run included, as a multiple of one full-data run under the "
-            "same budget (1 − compute_saved); realized: the realized pruning rate of training alone."
+            "\ncompute: samples trained, the scoring run included, as a multiple of one full-data run of the same "
+            "epochs (1 − compute_saved); realized: the realized pruning rate of training alone; Δ: the paired mean "
+            "over seeds ± the half-width of its 95% t-interval (n: the differences averaged); an interval that "
+            "includes 0 is a tie. time: training seconds + the scoring run's (cached or not)."
         )
     if rows and (table["delta_test_acc"].isna() & ~table["reference"]).any():
         parts.append(
             "¹ blank: no full-data reference with the same dataset, model, epochs and settings; make one with "
             "`datacull train sampler=full` and those settings (the same seeds pair up)."
         )
-    if rows and (table["delta_random_test_acc"].isna() & ~table["reference"]).any():
+    if rows and (table["delta_random_test_acc"].isna() & ~table["reference"] & ~table["frontier"]).any():
         parts.append(
-            "² blank: no static random run (`sampler=random`) with the same settings at that pruning rate "
-            "(InfoBatch's realized rate is its own)."
+            "² blank: no static random run (`sampler=random`) with the same settings and budget at that pruning "
+            "rate (InfoBatch's realized rate is its own)."
         )
+    if rows and (table["delta_frontier_test_acc"].isna() & ~table["reference"] & ~table["frontier"]).any():
+        parts.append(
+            "³ blank: the run's compute lies outside the frontier's measured range (full data trained for less: "
+            "`datacull train -m sampler=full trainer.budget=compute trainer.compute=0.1,0.3,0.5,0.7`, with the "
+            "full-data reference at 1.0); beyond 1.0 full data itself costs less."
+        )
+    if rows:
+        parts.append("\n" + time_to_accuracy_markdown(time_to_accuracy(table)))
     if len(failed):
         parts.append(f"\nNot averaged ({len(failed)} run(s) failed, unfinished or unreadable):\n")
         parts.append(
@@ -379,16 +537,46 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
     return "\n".join(parts) + "\n"
 
 
+def time_to_accuracy_markdown(reached: pd.DataFrame) -> str:
+    """The time-to-accuracy table: least compute within 0.5 and 1.0 points of full data, per method line."""
+    if reached.empty:
+        return "Time to accuracy: no full-data reference to measure against."
+    rows = []
+    for _, row in reached.iterrows():
+        cells = {"method": row["method"], "budget": str(row["budget"])}
+        if row["context"]:
+            cells = {"context": row["context"], **cells}
+        for margin in ("0.5", "1"):
+            compute, where = row[f"within_{margin}_compute"], row[f"within_{margin}_at"]
+            cells[f"within {margin} pt: compute"] = "—" if math.isnan(compute) else f"{compute:.3f} ({where})"
+        cells["closest: Δ test"] = f"{row['best_delta'] * 100:+.2f} pt ({row['best_at']})"
+        rows.append(cells)
+    return (
+        "Time to accuracy: the least compute (scoring included) at which a method's mean test accuracy is within "
+        "0.5 / 1 point of the full-data reference's mean, among the rates and budgets run (—: none).\n\n"
+        + _pipe_table(rows)
+    )
+
+
+def _seconds(row: pd.Series) -> str:
+    train, scoring = row["train_time_s_mean"], row["scoring_cost_s_mean"]
+    if math.isnan(train):
+        return ""
+    return f"{train:.1f}" if math.isnan(scoring) or scoring == 0 else f"{train:.1f} + {scoring:.1f}"
+
+
 def _pm(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _signed(row: pd.Series, column: str, blank_note: str = "") -> str:
-    """A paired difference, mean ± std over the seeds (the std of the per-seed differences)."""
-    value, spread = row[column], row[f"{column}_std"]
+    """A paired difference: the mean over seeds ± the half-width of its 95% t-interval, and n."""
+    value, interval, n = row[column], row[f"{column}_ci95"], row[f"{column}_n"]
     if math.isnan(value):
         return blank_note
-    return f"{value:+.4f}" if math.isnan(spread) or row["reference"] else f"{value:+.4f} ± {spread:.4f}"
+    if row["reference"]:
+        return f"{value:+.4f}"
+    return f"{value:+.4f} (n={n})" if math.isnan(interval) else f"{value:+.4f} ± {interval:.4f} (n={n})"
 
 
 def _pipe_table(rows: list[dict[str, str]]) -> str:
@@ -403,12 +591,19 @@ def _pipe_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def write_report(table: pd.DataFrame, failed: pd.DataFrame, out_dir: str | Path) -> list[str]:
-    """Write ``report.csv``, ``report_failed.csv``, ``report.md`` and ``report.png`` into ``out_dir``; returns
-    one line per file written or skipped (matplotlib is optional: without it the plot is skipped)."""
+def write_report(
+    table: pd.DataFrame, failed: pd.DataFrame, out_dir: str | Path, curves: pd.DataFrame | None = None
+) -> list[str]:
+    """Write ``report.csv``, ``report_time_to_accuracy.csv``, ``report_failed.csv``, ``report.md``, ``report.png``
+    and, when runs evaluated during training, ``report_curves.png`` into ``out_dir``; returns one line per file
+    written or skipped (matplotlib is optional: without it the plots are skipped)."""
     out_dir = Path(out_dir)
     notes = []
     atomic_write_text(out_dir / "report.csv", table[TABLE_COLUMNS].to_csv(index=False))
+    if not table.empty:
+        atomic_write_text(
+            out_dir / "report_time_to_accuracy.csv", time_to_accuracy(table).to_csv(index=False)
+        )
     atomic_write_text(out_dir / "report_failed.csv", failed.to_csv(index=False))
     atomic_write_text(out_dir / "report.md", "# datacull report\n\n" + markdown(table, failed))
     notes.append(f"wrote {out_dir / 'report.csv'}, report_failed.csv, report.md")
@@ -418,6 +613,9 @@ def write_report(table: pd.DataFrame, failed: pd.DataFrame, out_dir: str | Path)
         try:
             atomic_write_bytes(out_dir / "report.png", plot(table))
             notes.append(f"wrote {out_dir / 'report.png'}")
+            if curves is not None and not curves.empty:
+                atomic_write_bytes(out_dir / "report_curves.png", plot_curves(curves, table))
+                notes.append(f"wrote {out_dir / 'report_curves.png'}")
         except ImportError:
             notes.append("report.png skipped: matplotlib is not installed (pip install 'datacull[report]')")
     return notes
@@ -434,12 +632,17 @@ def plot(table: pd.DataFrame) -> bytes:
 
     contexts = list(table.groupby(["dataset", "model", "epochs", "context"], sort=True))
     figure, axes = plt.subplots(
-        len(contexts), 2, figsize=(13, 5 * len(contexts)), squeeze=False, constrained_layout=True
+        len(contexts), 2, figsize=(18, 5 * len(contexts)), squeeze=False, constrained_layout=True
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"] + ["#444444", "#bcbd22", "#17becf"]
     markers = "osD^v<>ph*X"
     for panels, ((dataset, model, epochs, context), rows) in zip(axes, contexts, strict=True):
-        methods = rows[~rows["reference"]].groupby(["importance", "sampler", "settings"], sort=True)
+        rows = rows.assign(kind=rows["budget"].str.split("=").str[0])
+        methods = rows[~rows["reference"] & ~rows["frontier"]].groupby(
+            ["importance", "sampler", "settings", "kind"], sort=True
+        )
+        frontier = pd.concat([rows[rows["frontier"]], rows[rows["reference"] & (rows["sampler"] == "full")]])
+        frontier = frontier.sort_values("compute_mean")
         title = f"{dataset} · {model} · {epochs} epochs" + (f" · {context}" if context else "")
         for axis, metric, name in zip(
             panels, ("test_acc", "worst_class_acc"), ("test", "worst-class"), strict=True
@@ -449,11 +652,20 @@ def plot(table: pd.DataFrame) -> bytes:
                 axis.axhline(mean, color="black", lw=1.2, label=f"full data ({mean:.3f})")
                 if not math.isnan(std):
                     axis.axhspan(mean - std, mean + std, color="black", alpha=0.08, lw=0)
-            for number, ((importance, sampler, settings), method) in enumerate(methods):
-                method = method.sort_values("compute_mean")
-                label = (sampler if importance == NO_IMPORTANCE else f"{importance}/{sampler}") + (
-                    f" {settings[len(context) :].strip()}" if settings != context else ""
+            if rows["frontier"].any():  # full data trained for less: what every method is read against
+                axis.errorbar(
+                    frontier["compute_mean"],
+                    frontier[f"{metric}_mean"],
+                    yerr=frontier[f"{metric}_std"].fillna(0),
+                    color="black",
+                    ls="--",
+                    marker="x",
+                    capsize=3,
+                    label="frontier: full data trained for less",
                 )
+            for number, ((_, _, _, kind), method) in enumerate(methods):
+                method = method.sort_values("compute_mean")
+                label = method_label(method.iloc[0]) + ("" if kind == "epochs" else f" [{kind}]")
                 axis.errorbar(
                     method["compute_mean"],
                     method[f"{metric}_mean"],
@@ -480,9 +692,111 @@ def plot(table: pd.DataFrame) -> bytes:
             )
             axis.axvline(1.0, color="grey", lw=0.8, ls=":")
             axis.grid(alpha=0.3)
-            axis.legend(fontsize="small", loc="best")
+            axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+CURVE_KEYS = [*GROUP_KEYS, "context"]
+
+
+def learning_curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy against cumulative compute (samples trained so far plus the scoring run, as a multiple of one
+    full-data run) at every evaluated epoch of the completed runs that evaluated more than once. For reading: the
+    report chooses nothing on them."""
+    frames = []
+    for _, run in runs[runs["status"] == "completed"].iterrows():
+        try:
+            metrics = pd.read_csv(Path(run["run_dir"]) / "metrics.csv")
+            full = float(run["full_data_samples"])
+            scoring = float(run["scoring_cost_samples"] or 0)
+        except (OSError, ValueError, TypeError, KeyError, pd.errors.ParserError):
+            continue
+        if "test_acc" not in metrics or metrics["test_acc"].notna().sum() < 2 or not full > 0:
+            continue
+        trained = metrics["subset_size"]
+        if "samples_trained" in metrics:
+            trained = metrics["samples_trained"].fillna(trained)
+        evaluated = metrics["test_acc"].notna()
+        frame = pd.DataFrame(
+            {
+                "epoch": metrics.loc[evaluated, "epoch"],
+                "compute": ((trained.cumsum() + scoring) / full)[evaluated],
+                "test_acc": metrics.loc[evaluated, "test_acc"],
+            }
+        )
+        for key in (*CURVE_KEYS, "seed"):
+            frame[key] = run[key]
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=[*CURVE_KEYS, "seed", "epoch", "compute", "test_acc"])
+    curves = pd.concat(frames, ignore_index=True)
+    curves["pruning_rate"] = pd.to_numeric(curves["pruning_rate"])
+    curves["epochs"] = pd.to_numeric(curves["epochs"]).astype("Int64")
+    return curves
+
+
+def plot_curves(curves: pd.DataFrame, table: pd.DataFrame) -> bytes:
+    """PNG bytes: per context, one panel per budget kind and pruning rate: each method's test accuracy against
+    cumulative compute (mean over seeds at each evaluated epoch), beside the full-data run's own curve (grey) and the
+    frontier's end points (black): the picture RS2 argues with."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    curves = curves.assign(kind=curves["budget"].str.split("=").str[0])
+    is_frontier = (curves["sampler"] == "full") & (curves["kind"] == "compute")
+    panels = []
+    for context, group in curves[~is_frontier].groupby(CONTEXT_KEYS, sort=True, dropna=False):
+        is_ref = group["sampler"] == "full"
+        for (kind, rate), methods in group[~is_ref].groupby(["kind", "pruning_rate"], sort=True):
+            panels.append((context, kind, rate, methods, group[is_ref]))
+    if not panels:
+        raise ValueError("no learning curves")
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(9 * columns, 4.5 * rows), squeeze=False, constrained_layout=True
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"] + ["#444444", "#bcbd22", "#17becf"]
+    for axis, (context, kind, rate, methods, full) in zip(axes.flat, panels, strict=False):
+        if not full.empty:
+            mean = full.groupby("epoch")[["compute", "test_acc"]].mean()
+            axis.plot(
+                mean["compute"], mean["test_acc"], color="grey", lw=2, label="full data (its own curve)"
+            )
+        ends = table[table["frontier"] | table["reference"]]
+        ends = ends[[tuple(r) == tuple(context) for r in ends[CONTEXT_KEYS].itertuples(index=False)]]
+        if len(ends) and (ends["frontier"]).any():
+            ends = ends.sort_values("compute_mean")
+            axis.plot(ends["compute_mean"], ends["test_acc_mean"], "kx--", label="frontier (end of each run)")
+        for number, (_, method) in enumerate(
+            methods.groupby(["importance", "sampler", "settings"], sort=True)
+        ):
+            mean = method.groupby("epoch")[["compute", "test_acc"]].mean()
+            axis.plot(
+                mean["compute"],
+                mean["test_acc"],
+                color=colors[number % len(colors)],
+                marker=".",
+                label=method_label(method.iloc[0]),
+            )
+        dataset, model, epochs, extra = context
+        axis.set(
+            title=f"{dataset} · {model} · {epochs} epochs · {kind} · p={rate:g}"
+            + (f"\n{extra}" if extra else ""),
+            xlabel="compute so far: samples trained incl. the scoring run (× one full-data run)",
+            ylabel="test accuracy (mean over seeds)",
+        )
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for axis in list(axes.flat)[len(panels) :]:
+        axis.set_visible(False)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
 
@@ -492,4 +806,4 @@ def report(paths: Iterable[str | Path], out_dir: str | Path) -> tuple[pd.DataFra
     runs = collect(paths)
     table = summarize(runs)
     failed = failed_runs(runs)
-    return table, failed, write_report(table, failed, out_dir)
+    return table, failed, write_report(table, failed, out_dir, learning_curves(runs))

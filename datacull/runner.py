@@ -62,6 +62,7 @@ def train(
         model=cfg.model.name,
         epochs=int(cfg.trainer.epochs),
         steps=None if cfg.trainer.get("steps") is None else int(cfg.trainer.steps),
+        budget=str(cfg.trainer.get("budget", "epochs")),
         seed=int(cfg.seed),
         run_dir=str(folder.path),
         world_size=context.world_size,
@@ -71,6 +72,8 @@ def train(
     try:
         parts = build_parts(cfg, folder.path, context)
         summary.pruning_rate, summary.uses_scores = parts.names["pruning_rate"], parts.names["uses_scores"]
+        summary.budget, summary.compute_budget = parts.budget.kind, parts.budget.compute
+        summary.steps = parts.budget.steps
         _run(parts, folder, checkpoint, summary, started, context)
     except KeyboardInterrupt:
         summary.status, summary.error = "interrupted", "KeyboardInterrupt"
@@ -143,12 +146,13 @@ def _run(
                 train_acc=stats.accuracy,
                 test_acc=None if evaluation is None else evaluation.accuracy,
                 worst_class_acc=None if evaluation is None else evaluation.worst_class,
-                subset_size=stats.samples,
+                subset_size=int(order.numel()),
                 steps=stats.steps,
                 train_time_s=train_time,
                 eval_time_s=eval_time,
                 epoch_time_s=time.perf_counter() - epoch_start,
                 lr=stats.lr,
+                samples_trained=stats.samples,
             )
             rows.append(row)
             observers.epoch_done(row)
@@ -186,7 +190,8 @@ def _finish(
     )
     folder.write_samples(parts.data.train_y.numpy(), final_scores, times_selected.numpy())
     evaluated = [row for row in rows if row.test_acc is not None]
-    samples_trained = int(sum(row.subset_size for row in rows))
+    samples_trained = int(sum(row.trained for row in rows))
+    offered = int(sum(row.subset_size for row in rows))  # the passes' subsets, a step budget's last one whole
     full_data_samples = parts.budget.full_data_samples(parts.num_samples, engine.batch_size)
     scoring = parts.source.scoring_info
     summary.class_wise_acc = _as_list(getattr(parts.loader, "class_wise_acc", None))
@@ -198,7 +203,7 @@ def _finish(
     for key, value in scoring.items():
         setattr(summary, key, value)
     summary.full_data_samples = full_data_samples
-    summary.realized_pruning_rate = 1.0 - samples_trained / full_data_samples
+    summary.realized_pruning_rate = 1.0 - offered / (len(rows) * parts.num_samples)
     summary.compute_saved = 1.0 - (samples_trained + scoring["scoring_cost_samples"]) / full_data_samples
     summary.num_train_samples = parts.num_samples
     summary.epochs_trained = len(rows)

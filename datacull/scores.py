@@ -24,6 +24,7 @@ NO_SCORING = {
     "scoring_samples": 0,
     "scoring_cost_samples": 0,
     "scoring_wall_time_s": 0.0,
+    "scoring_cost_s": 0.0,
     "scoring_cache_hit": False,
     "scoring_epochs": 0,
     "scoring_schedule_epochs": 0,

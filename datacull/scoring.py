@@ -90,6 +90,11 @@ class ScoringRequest:
         return hashlib.sha1(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:24]
 
     @property
+    def cost_samples(self) -> int:
+        """What reading ``epochs`` epochs costs, in samples of the model trained (a proxy's by its FLOPs ratio)."""
+        return round(self.epochs * int(self.data.train_y.shape[0]) * self.cost_ratio)
+
+    @property
     def directory(self) -> Path:
         """Where the cache entry lives (and what a static importance's loggers read)."""
         return Path(self.cache_dir) / "scoring" / self.key
@@ -107,6 +112,8 @@ class ScoringRun:
     )
     trained_samples: int  # samples this process trained the scoring model on (0 on a cache hit)
     wall_time_s: float  # this process's training time
+    #: what the epochs read took to train when the entry was made, cached or not (the entry's time, pro rata)
+    cost_s: float
     cache_hit: bool
     model: str
     cost_ratio: float
@@ -122,6 +129,7 @@ class ScoringRun:
             "scoring_samples": self.trained_samples,
             "scoring_cost_samples": self.cost_samples,
             "scoring_wall_time_s": self.wall_time_s,
+            "scoring_cost_s": self.cost_s,
             "scoring_cache_hit": self.cache_hit,
             "scoring_epochs": self.epochs,
             "scoring_schedule_epochs": self.schedule_epochs,
@@ -307,7 +315,7 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
     epochs, schedule_epochs = request.epochs, request.schedule_epochs
     root = entry.parent
     per_epoch = int(request.data.train_y.shape[0])
-    cost = round(epochs * per_epoch * request.cost_ratio)
+    cost = request.cost_samples
     model = request.recipe.model.name
     with file_lock(root / f"{key}.lock") if context.is_main else contextlib.nullcontext():
         meta = broadcast_object(context, _read_valid_entry(entry) if context.is_main else None)
@@ -321,8 +329,9 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
                 epochs,
             )
             val = meta["validation"][:epochs]
+            cost_s = float(meta["wall_time_s"]) * epochs / max(trained, 1)
             return ScoringRun(
-                entry, epochs, schedule_epochs, cost, 0, 0.0, True, model, request.cost_ratio, val
+                entry, epochs, schedule_epochs, cost, 0, 0.0, cost_s, True, model, request.cost_ratio, val
             )
         if meta is None and context.is_main and entry.exists():
             shutil.rmtree(entry)
@@ -345,8 +354,8 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
                 request, range(trained, epochs), directory
             )
             wall = time.perf_counter() - start
+            previous_wall = meta["wall_time_s"] if extending else 0.0
             if context.is_main:
-                previous_wall = meta["wall_time_s"] if extending else 0.0
                 _write_meta(directory, key, schedule_epochs, epochs, per_epoch, previous_wall + wall, val)
                 if not extending:
                     try:
@@ -359,6 +368,7 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
                 shutil.rmtree(directory, ignore_errors=True)
         barrier(context)
     trained_now = (epochs - trained) * per_epoch
+    cost_s = previous_wall + wall
     return ScoringRun(
-        entry, epochs, schedule_epochs, cost, trained_now, wall, False, model, request.cost_ratio, val
+        entry, epochs, schedule_epochs, cost, trained_now, wall, cost_s, False, model, request.cost_ratio, val
     )

@@ -27,12 +27,19 @@ class EpochRow:
     train_acc: float
     test_acc: float | None
     worst_class_acc: float | None
-    subset_size: int
+    subset_size: int  # the samples the epoch's pass offers (its subset)
     steps: int
     train_time_s: float
     eval_time_s: float
     epoch_time_s: float
     lr: float
+    #: samples trained: the subset's size, unless a step budget ends the pass early (None in rows written before
+    #: this column existed: then subset_size, which was the same under every budget they could have)
+    samples_trained: int | None = None
+
+    @property
+    def trained(self) -> int:
+        return self.subset_size if self.samples_trained is None else self.samples_trained
 
 
 METRIC_COLUMNS = [column.name for column in fields(EpochRow)]
@@ -63,6 +70,8 @@ class RunSummary:
     world_size: int
     started_at: str
     uses_scores: bool = True  # False for samplers that ignore the importance (full, random, rs2, metriq)
+    budget: str = "epochs"  # trainer.budget: epochs | equal_steps | compute (datacull.budget)
+    compute_budget: float | None = None  # trainer.compute under budget=compute
     class_wise_acc: list[float] | None = _result()  # MetriQ's query-run class accuracies
     per_class_acc: list[float] | None = _result()
     test_acc: float | None = _result()
@@ -71,7 +80,8 @@ class RunSummary:
     samples_trained: int | None = _result()
     scoring_samples: int | None = _result()  # trained by this run's process (0 on a cache hit)
     scoring_cost_samples: int | None = _result()  # what the epochs it read cost, cached or not
-    scoring_wall_time_s: float | None = _result()
+    scoring_wall_time_s: float | None = _result()  # this process's scoring time (0 on a cache hit)
+    scoring_cost_s: float | None = _result()  # what the epochs read took to train, cached or not
     scoring_cache_hit: bool | None = _result()
     scoring_epochs: int | None = _result()
     scoring_schedule_epochs: int | None = _result()

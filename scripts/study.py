@@ -1,13 +1,24 @@
-"""The CIFAR-10 study of STUDY.md: every method at every pruning rate and seed, then one report.
+"""The CIFAR-10 study of STUDY.md: every method at every pruning rate, budget and seed, then one report.
 
-    python scripts/study.py                       # the study: about 90 minutes on 2 CPU cores
-    python scripts/study.py --quick --out /tmp/s  # the same runs on a 100-image subset, about a minute
+    python scripts/study.py                       # the study (hours on 2 CPU cores; seed by seed)
+    python scripts/study.py --quick --out /tmp/s  # the same runs on a 100-image subset, a few minutes
+    python scripts/study.py --export docs/study/runs --out outputs/study   # copy the per-run records to commit
 
-Each method is one ``datacull train -m experiment=study_cifar10 ...`` sweep over the pruning rates, seed by seed
-(all methods of seed 0 first, so a study cut short still has complete seeds). The static methods of a seed share
-one scoring run through the cache (AUM reads all of it, TDDS and EL2N its first 10 epochs). Everything lands in
-``--out`` (one sweep folder per seed and method), and ``datacull report`` then writes ``report.md``, ``report.csv``
-and ``report.png`` there. Extra arguments after ``--`` are Hydra overrides passed to every run.
+Each entry is one ``datacull train -m experiment=study_cifar10 ...`` sweep over its pruning rates (or compute
+budgets), seed by seed (every entry of seed 0 first, so a study cut short still has complete seeds). The static
+methods of a seed share one scoring run through the cache. Three kinds of rows (``trainer.budget``):
+
+- equal epochs (``METHODS``): every method trains ``trainer.epochs`` passes over its subset;
+- the frontier (``FRONTIER``): full data trained for a share of its samples (``trainer.budget=compute``), the
+  competitor of every compute-saving claim; and the same-compute controls of InfoBatch, derived from the seed's
+  own InfoBatch run (RS2 at its realized rate, the frontier at its compute);
+- equal steps (``EQUAL_STEPS``): the subset trains as many steps as full data (the CCS / data-diet protocol);
+- controls at 90% (keep-easiest, class-balanced top-k) and a 4x longer budget (``LONGER``).
+
+Everything lands in ``--out`` (one sweep folder per seed and entry); ``datacull report`` then writes
+``report.md``, ``report.csv``, ``report.png`` and ``report_curves.png`` there, and the script adds ``overlap.csv``
+(proxy against target kept sets) and ``classes.csv`` (the class shares of what each run trained). Extra arguments
+after ``--`` are Hydra overrides passed to every run.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ RATES = "0.5,0.7,0.9"
 PROXY = ["scoring.model=cnn", "scoring.model.width=8"]
 
 #: name -> the overrides that select the method (papers' settings; nothing here was tuned on the test set)
+#: Equal epochs: every method trains trainer.epochs passes over its subset.
 METHODS = {
     "full": ["importance=uniform", "sampler=full", "sampler.pruning_rate=0.0"],
     "ccs_aum": [
@@ -48,6 +60,81 @@ METHODS = {
     ],
     "tdds_proxy": ["importance=tdds", "sampler=tdds", f"sampler.pruning_rate={RATES}", *PROXY],
 }
+#: The frontier: full data trained for a share of one full-data run's samples (the schedule spans that budget).
+FRONTIER = {
+    "frontier": [
+        "importance=uniform",
+        "sampler=full",
+        "trainer.budget=compute",
+        "trainer.compute=0.1,0.3,0.5,0.7",
+    ],
+}
+#: Same-compute controls of the seed's InfoBatch run (its realized rate and compute differ from seed to seed):
+#: name -> a function of that run's summary giving the overrides.
+INFOBATCH_CONTROLS = {
+    "rs2_at_infobatch_rate": lambda run: [
+        "importance=uniform",
+        "sampler=rs2",
+        f"sampler.pruning_rate={run['realized_pruning_rate']:.4f}",
+    ],
+    "frontier_at_infobatch_compute": lambda run: [
+        "importance=uniform",
+        "sampler=full",
+        "trainer.budget=compute",
+        f"trainer.compute={1.0 - run['compute_saved']:.4f}",
+    ],
+}
+#: Controls at 90%: the other end of the same score, and class-proportional quotas.
+CONTROLS_90 = {
+    "el2n_easiest": ["importance=el2n", "sampler=topk", "sampler.easiest=true", "sampler.pruning_rate=0.9"],
+    "el2n_class_balanced": [
+        "importance=el2n",
+        "sampler=topk",
+        "sampler.class_balanced=true",
+        "sampler.pruning_rate=0.9",
+    ],
+}
+#: Equal steps (the CCS / data-diet protocol): the subset trains as many optimizer steps as full data.
+EQUAL_STEPS = {
+    f"{name}_equal_steps": [
+        *(o for o in METHODS[name] if not o.startswith("sampler.pruning_rate")),
+        "sampler.pruning_rate=0.7,0.9",
+        "trainer.budget=equal_steps",
+        "trainer.eval_every=24",  # a 90% subset makes 240 passes: a curve point every 24 of them
+    ]
+    for name in ("random", "ccs_aum", "el2n_topk", "tdds")
+}
+#: A 4x longer budget: does any method become lossless, and does the frontier catch it?
+LONGER_EPOCHS = 96
+LONGER = {
+    f"{name}_{LONGER_EPOCHS}_epochs": [*overrides, f"trainer.epochs={LONGER_EPOCHS}"]
+    for name, overrides in {
+        "full": METHODS["full"],
+        "frontier": [*FRONTIER["frontier"][:-1], "trainer.compute=0.5"],
+        "infobatch": METHODS["infobatch"],
+        "rs2": ["importance=uniform", "sampler=rs2", "sampler.pruning_rate=0.5"],
+        "ccs_aum": [*METHODS["ccs_aum"][:-1], "sampler.pruning_rate=0.5"],
+    }.items()
+}
+#: The default order of a seed: the budget question first, the costliest rows last (the proxy rows of METHODS
+#: are run by name: STUDY.md's proxy section has them).
+DEFAULT_ORDER = [
+    "full",
+    "frontier",
+    "random",
+    "rs2",
+    "ccs_aum",
+    "tdds",
+    "infobatch",
+    *INFOBATCH_CONTROLS,
+    "el2n_topk",
+    "rcap",
+    "metriq",
+    *CONTROLS_90,
+    *EQUAL_STEPS,
+    *LONGER,
+]
+
 #: which method each proxy row stands in for, to compare their kept sets
 PROXY_OF = {"ccs_aum_proxy": "ccs_aum", "tdds_proxy": "tdds"}
 
@@ -102,6 +189,17 @@ def datacull(arguments: list[str], env: dict[str, str]) -> int:
     return subprocess.run(command, env=env).returncode
 
 
+def completed_summary(sweep_dir: Path) -> dict | None:
+    """The completed summary of a one-job sweep folder (the seed's InfoBatch run), or None."""
+    import json
+
+    for path in sorted(sweep_dir.glob("*/summary.json")):
+        summary = json.loads(path.read_text())
+        if summary.get("status") == "completed":
+            return summary
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -110,14 +208,26 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path("outputs/study"), help="study folder (default outputs/study)"
     )
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of the methods")
-    parser.add_argument("--quick", action="store_true", help="a one-minute version on a 100-image subset")
+    parser.add_argument(
+        "--methods", default=",".join(DEFAULT_ORDER), help="comma-separated entries, in order"
+    )
+    parser.add_argument("--quick", action="store_true", help="a few-minute version on a 100-image subset")
+    parser.add_argument(
+        "--export",
+        type=Path,
+        help="copy every completed run's records from --out into this folder, then stop",
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (after --)")
     args = parser.parse_args(argv)
-    known = {**METHODS, **INVESTIGATIONS}
-    unknown = sorted(set(args.methods.split(",")) - set(known))
+    if args.export is not None:
+        print(f"exported {export(args.out.resolve(), args.export)} run(s) to {args.export}")
+        return 0
+    known = {**METHODS, **FRONTIER, **CONTROLS_90, **EQUAL_STEPS, **LONGER, **INVESTIGATIONS}
+    unknown = sorted(set(args.methods.split(",")) - set(known) - set(INFOBATCH_CONTROLS))
     if unknown:
-        parser.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        parser.error(
+            f"unknown method(s) {', '.join(unknown)}; known: {', '.join([*known, *INFOBATCH_CONTROLS])}"
+        )
     out = args.out.resolve()
     env = dict(os.environ, DATACULL_CACHE_DIR=os.environ.get("DATACULL_CACHE_DIR", str(out / "cache")))
     common = ["experiment=study_cifar10", *(QUICK if args.quick else []), *args.overrides]
@@ -126,18 +236,84 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds.split(","):
         for method in args.methods.split(","):
             sweep_dir = out / f"s{seed}" / method
+            if method in INFOBATCH_CONTROLS:
+                infobatch = completed_summary(out / f"s{seed}" / "infobatch")
+                if infobatch is None:
+                    failed.append(f"{method} seed {seed} (needs the seed's infobatch run first)")
+                    continue
+                overrides = INFOBATCH_CONTROLS[method](infobatch)
+            else:
+                overrides = known[method]
             status = datacull(
-                ["train", "-m", *common, *known[method], f"seed={seed}", f"hydra.sweep.dir={sweep_dir}"],
-                env,
+                ["train", "-m", *common, *overrides, f"seed={seed}", f"hydra.sweep.dir={sweep_dir}"], env
             )
             if status != 0:
                 failed.append(f"{method} seed {seed} (exit status {status})")
     print(f"study: {len(args.seeds.split(','))} seed(s) in {time.perf_counter() - started:.0f} s", flush=True)
     report = datacull(["report", str(out), "--out", str(out)], env)
     write_overlap(out)
+    write_classes(out)
     for failure in failed:
         print(f"error: {failure} failed; see its train.log under {out}", file=sys.stderr)
     return 1 if failed or report != 0 else 0
+
+
+#: What --export copies of a run: enough for ``datacull report`` and the learning curves, not samples.csv.
+RECORDS = ("summary.json", "config.yaml", "metrics.csv")
+
+
+def export(out: Path, target: Path) -> int:
+    """Copy each completed run's records (``RECORDS``) to the same place below ``target``; returns how many.
+    ``datacull report target`` then recomputes every table from committed files."""
+    import json
+    import shutil
+
+    count = 0
+    for summary_path in sorted(out.glob("s*/*/*/summary.json")):
+        if json.loads(summary_path.read_text()).get("status") != "completed":
+            continue
+        destination = target / summary_path.parent.relative_to(out)
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in RECORDS:
+            if (summary_path.parent / name).exists():
+                shutil.copy2(summary_path.parent / name, destination / name)
+        count += 1
+    for name in ("overlap.csv", "classes.csv"):
+        if (out / name).exists():
+            shutil.copy2(out / name, target / name)
+    return count
+
+
+def write_classes(out: Path) -> None:
+    """``classes.csv``: for every completed run, the share of the samples it trained that each class took (from
+    ``samples.csv``: label and times selected). For a static sampler that is the class histogram of its kept set."""
+    import json
+
+    import pandas as pd
+
+    rows = []
+    for summary_path in sorted(out.glob("s*/*/*/summary.json")):
+        summary = json.loads(summary_path.read_text())
+        samples_path = summary_path.parent / "samples.csv"
+        if summary.get("status") != "completed" or not samples_path.exists():
+            continue
+        samples = pd.read_csv(samples_path)
+        trained = samples.groupby("label")["times_selected"].sum()
+        kept = samples[samples["times_selected"] > 0].groupby("label").size()
+        for label, count in trained.items():
+            rows.append(
+                {
+                    "method": summary_path.parent.parent.name,
+                    "seed": summary["seed"],
+                    "pruning_rate": summary["pruning_rate"],
+                    "label": int(label),
+                    "trained_share": count / trained.sum(),
+                    "kept": int(kept.get(label, 0)),
+                }
+            )
+    if rows:
+        pd.DataFrame(rows).to_csv(out / "classes.csv", index=False, float_format="%.5f")
+        print(f"wrote {out / 'classes.csv'}", flush=True)
 
 
 def kept(run: Path) -> set[int]:

@@ -19,15 +19,33 @@ from .conftest import REPO, SHARED_CIFAR10
 RATES = {0.5, 0.7, 0.9}
 
 
+#: One entry of each kind: equal epochs (static, dynamic, proxy-scored), the frontier, InfoBatch and its derived
+#: same-compute controls, equal steps, a 90% control.
+ENTRIES = [
+    "full",
+    "frontier",
+    "random",
+    "rs2",
+    "ccs_aum",
+    "ccs_aum_proxy",
+    "infobatch",
+    "rs2_at_infobatch_rate",
+    "frontier_at_infobatch_compute",
+    "el2n_easiest",
+    "random_equal_steps",
+]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED_CIFAR10.is_dir(), reason="needs ../shared/data/cifar10")
-def test_the_quick_study_runs_every_method_and_reports_accuracy_against_compute(tmp_path):
+def test_the_quick_study_runs_every_kind_of_row_and_reports_against_the_frontier(tmp_path):
     out = tmp_path / "study"
     env = {
         key: value for key, value in os.environ.items() if key != "DATACULL_CACHE_DIR"
     }  # the study's own cache
+    command = [sys.executable, "scripts/study.py", "--quick", "--seeds", "0", "--out", str(out)]
     result = subprocess.run(
-        [sys.executable, "scripts/study.py", "--quick", "--seeds", "0", "--out", str(out)],
+        [*command, "--methods", ",".join(ENTRIES)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -35,39 +53,69 @@ def test_the_quick_study_runs_every_method_and_reports_accuracy_against_compute(
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    summaries = [json.loads(path.read_text()) for path in out.rglob("summary.json")]
-    assert {s["status"] for s in summaries} == {"completed"}
-    by_method = {}
-    for summary in summaries:
-        by_method.setdefault((summary["importance"], summary["sampler"]), set()).add(summary["pruning_rate"])
-        spent = summary["samples_trained"] + summary["scoring_cost_samples"]
-        assert summary["compute_saved"] == pytest.approx(1 - spent / summary["full_data_samples"])
-        assert summary["full_data_samples"] == summary["epochs"] * summary["num_train_samples"]
-        assert summary["num_train_samples"] == 100  # no method trains on fewer samples than the others
-    for method in (
-        "aum/ccs",
-        "tdds/tdds",
-        "el2n/topk",
-        "uniform/random",
-        "uniform/rs2",
-        "rcap/rcap",
-        "uniform/metriq",
-    ):
-        assert by_method[tuple(method.split("/"))] == RATES, method
-    assert by_method[("uniform", "full")] == {0.0} and by_method[("loss", "infobatch")] == {0.5}
-    # the static methods of a seed share one scoring run (trained once, then read from the cache); the proxy
-    # rows share another, narrower one, charged by its FLOPs
-    static = [s for s in summaries if s["sampler"] in ("ccs", "tdds", "topk")]
+    summaries = {}
+    for path in out.rglob("summary.json"):
+        summary = json.loads(path.read_text())
+        summaries.setdefault(path.parent.parent.name, []).append(summary)
+    assert set(summaries) == set(ENTRIES)
+    for entry, runs in summaries.items():
+        for summary in runs:
+            assert summary["status"] == "completed", entry
+            spent = summary["samples_trained"] + summary["scoring_cost_samples"]
+            assert summary["compute_saved"] == pytest.approx(1 - spent / summary["full_data_samples"])
+            assert summary["full_data_samples"] == summary["epochs"] * summary["num_train_samples"]
+            assert summary["num_train_samples"] == 100  # no method trains on fewer samples than the others
+    assert {s["pruning_rate"] for s in summaries["ccs_aum"]} == RATES
+    assert {s["compute_budget"] for s in summaries["frontier"]} == {0.1, 0.3, 0.5, 0.7}
+    assert all(s["budget"] == "equal_steps" for s in summaries["random_equal_steps"])
+    # the same-compute controls are derived from this seed's InfoBatch run
+    (infobatch,) = summaries["infobatch"]
+    (rs2,) = summaries["rs2_at_infobatch_rate"]
+    (frontier,) = summaries["frontier_at_infobatch_compute"]
+    assert rs2["pruning_rate"] == pytest.approx(infobatch["realized_pruning_rate"], abs=1e-4)
+    assert frontier["compute_budget"] == pytest.approx(1 - infobatch["compute_saved"], abs=1e-4)
+    # the static methods of a seed share one scoring run; the proxy rows another, narrower one
+    static = summaries["ccs_aum"] + summaries["ccs_aum_proxy"] + summaries["el2n_easiest"]
     assert sum(not s["scoring_cache_hit"] for s in static) == 2
-    assert (
-        len(list((out / "cache" / "scoring").glob("*/meta.json"))) == 3
-    )  # those two, and MetriQ's query run
-    proxied = [s for s in static if s.get("scoring_flops_ratio", 1.0) < 1.0]
-    assert len(proxied) == 6 and all(s["scoring_model"] == "cnn" for s in proxied)
+    assert all(
+        s["scoring_model"] == "cnn" and s["scoring_flops_ratio"] < 1 for s in summaries["ccs_aum_proxy"]
+    )
+
     table = pd.read_csv(out / "report.csv")
-    # full, 7 methods at 3 rates, InfoBatch; the proxy rows split from the others by their scoring.model settings
-    assert len(table) == 1 + 7 * 3 + 1 + 2 * 3 and table["compute_mean"].notna().all()
+    assert table["compute_mean"].notna().all()
+    at_half = table[
+        (table["sampler"] == "random") & (table["pruning_rate"] == 0.5) & (table["budget"] == "epochs")
+    ]
+    assert at_half["delta_frontier_test_acc"].notna().all()  # compute 0.5 lies on the measured frontier
+    ccs = table[table["sampler"] == "ccs"]
+    assert ccs[ccs["compute_mean"] > 1]["delta_frontier_test_acc"].isna().all()  # beyond full data: blank
+    reached = pd.read_csv(out / "report_time_to_accuracy.csv")
+    assert "full data trained for less (frontier)" in set(reached["method"])
     overlap = pd.read_csv(out / "overlap.csv")
-    assert len(overlap) == 2 * 3 and overlap["kept_overlap"].between(0, 1).all()
-    assert (out / "report.png").read_bytes().startswith(b"\x89PNG")
-    assert "Δ test vs random" in (out / "report.md").read_text()
+    assert len(overlap) == 3 and overlap["kept_overlap"].between(0, 1).all()
+    classes = pd.read_csv(out / "classes.csv")
+    easiest = classes[classes["method"] == "el2n_easiest"]
+    assert easiest["kept"].sum() == 10 and easiest["trained_share"].sum() == pytest.approx(1.0, abs=1e-3)
+    for picture in ("report.png", "report_curves.png"):
+        assert (out / picture).read_bytes().startswith(b"\x89PNG")
+    assert "Δ test vs frontier" in (out / "report.md").read_text()
+
+    # the exported records alone reproduce the report (what docs/study commits)
+    exported = tmp_path / "exported"
+    assert subprocess.run([*command, "--export", str(exported)], cwd=REPO, env=env).returncode == 0
+    assert not list(exported.rglob("samples.csv")) and len(list(exported.rglob("summary.json"))) == sum(
+        map(len, summaries.values())
+    )
+    again = subprocess.run(
+        [sys.executable, "-m", "datacull", "report", str(exported), "--out", str(exported)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    recomputed = pd.read_csv(exported / "report.csv")
+    pd.testing.assert_frame_equal(
+        recomputed.drop(columns=["train_time_s_mean", "scoring_cost_s_mean", "wall_time_s_mean"]),
+        table.drop(columns=["train_time_s_mean", "scoring_cost_s_mean", "wall_time_s_mean"]),
+    )
