@@ -296,6 +296,38 @@ def resume(
         _fail(str(error))
 
 
+@app.command()
+def convert(
+    folders: list[Path] = typer.Argument(
+        ..., help="Trajectory folders written by DataCull 1.0.2's DCLogger (epochN.jsonl files)."
+    ),
+    num_samples: int | None = typer.Option(
+        None, "--num-samples", help="The data set's size (default: the largest logged index + 1)."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of errors caused by the input."
+    ),
+) -> None:
+    """Convert DataCull 1.0.2 trajectories (epochN.jsonl) to this package's epochN.npy, beside them; the .jsonl
+    files stay. Readers convert on first use anyway: this does a whole folder ahead of time."""
+    from .errors import DatacullError
+    from .legacy import convert_folder, legacy_epochs
+
+    for folder in folders:
+        try:
+            if not legacy_epochs(folder):
+                raise DatacullError(f"{folder} holds no DataCull 1.0.2 epochN.jsonl files")
+            converted = convert_folder(folder, num_samples)
+        except DatacullError as error:
+            if _show_traceback(debug):
+                raise
+            _fail(str(error))
+        typer.echo(
+            f"{folder}: converted {len(converted)} epoch(s)"
+            + ("" if converted else " (all were converted before)")
+        )
+
+
 def _compose(overrides: list[str]):
     """The config of a single run (checked as ``datacull train`` checks it), for the commands that need no Hydra run."""
     from hydra import compose, initialize_config_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
@@ -12,7 +13,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
 
 from .errors import InputError
+from .legacy import RATE_VARIABLE, interpret_rate
 from .sampling import as_index_tensor, check_pruning_rate, kept_count
+
+log = logging.getLogger("datacull")
 
 
 def discover_targets(dataset: Any) -> np.ndarray:
@@ -165,11 +169,18 @@ class DCDataLoader(DataLoader):
                 raise ValueError(f"DCDataLoader chooses its own {owned}; do not pass {owned}=")
         shuffle = bool(kwargs.pop("shuffle", True))
         generator = kwargs.get("generator")
-        self.pruning_rate = check_pruning_rate(pruning_rate)
-        self.static = type(self).static if static is None else bool(static)
         self.original_dataset = dataset
         self.total_num_samples = len(dataset)
-        self.required_num_samples = kept_count(self.total_num_samples, self.pruning_rate)
+        # DataCull 1.0.2 kept this fraction; DATACULL_PRUNING_RATE says which meaning user code wants (legacy.py)
+        removed, legacy_kept, self.rate_meaning = interpret_rate(
+            type(self), pruning_rate, self.total_num_samples
+        )
+        self.given_pruning_rate = pruning_rate
+        self.pruning_rate = check_pruning_rate(removed)
+        self.static = type(self).static if static is None else bool(static)
+        self.required_num_samples = (
+            legacy_kept if legacy_kept is not None else kept_count(self.total_num_samples, self.pruning_rate)
+        )
         if seed is None:  # drawn from the given generator, on its device (a CUDA generator draws on the GPU)
             device = generator.device if generator is not None else "cpu"
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
@@ -226,6 +237,16 @@ class DCDataLoader(DataLoader):
         indices, weights = result if isinstance(result, tuple) else (result, None)
         indices = as_index_tensor(indices)
         self._check_indices(indices)
+        if self.subset_indices is None:
+            log.info(
+                "%s keeps %d of %d samples (pruning_rate=%g read as the fraction %s%s)",
+                type(self).__name__,
+                indices.numel(),
+                self.total_num_samples,
+                self.given_pruning_rate,
+                self.rate_meaning,
+                f", {RATE_VARIABLE}=kept" if self.rate_meaning == "kept" else "",
+            )
         self.subset_indices = indices
         self.sample_weights = None if weights is None else self._dense_weights(indices, weights)
         self.sampler.set_indices(indices)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,7 +12,8 @@ import torch
 
 from .data import discover_targets
 from .errors import InputError
-from .logger import DCLogger, load_epoch
+from .legacy import describe_unreadable
+from .logger import METRIC_NDIM, DCLogger, check_metric_shape, load_epoch
 
 
 class ImportanceScores(np.ndarray):
@@ -108,6 +110,17 @@ class DCImportance:
         self.trajectory_length: int | None = None
         self.sample_importance: ImportanceScores | None = None
         self.last_epoch_read = -1
+        if logger_object is not None and self.expected_metric() is not None:
+            logger_object.expected = self.expected_metric()
+
+    def expected_metric(self) -> tuple[str, str, int] | None:
+        """What its main logger must hold per sample, (name, metric, ndim), when the class declares ``requires``
+        (a subclass that keeps the base's default is not held to it) and reads raw values (not a reduced store)."""
+        declared = any("requires" in vars(cls) for cls in type(self).__mro__ if cls is not DCImportance)
+        metric = self.requires[0] if self.requires else None
+        if not declared or metric not in METRIC_NDIM or self.reduced:
+            return None
+        return type(self).__name__, metric, METRIC_NDIM[metric]
 
     @cached_property
     def targets(self) -> np.ndarray:
@@ -157,6 +170,10 @@ class DCImportance:
         logger = logger or self.logger
         logger.flush_for_reading()
         loaded = [load_epoch(logger.trajectory_dir, epoch, self.num_samples) for epoch in epochs]
+        expected = self.expected_metric() if logger is self.logger else None
+        if expected is not None and loaded:
+            where = f"{Path(logger.trajectory_dir) / f'epoch{epochs[0]}'} (its logger)"
+            check_metric_shape(expected, loaded[0][0].shape, where)
         shape = (len(epochs), *loaded[0][0].shape)
         if out is None or out.shape != shape or out.dtype != np.float32:
             out = np.empty(shape, dtype=np.float32)
@@ -178,6 +195,7 @@ class DCImportance:
             if not logged:
                 raise FileNotFoundError(
                     f"{type(self).__name__} found no logged epoch in {logger.trajectory_dir}"
+                    + describe_unreadable(logger.trajectory_dir)
                 )
             trajectory_length = logged[-1] + 1
         if int(trajectory_length) < 1:
@@ -189,6 +207,7 @@ class DCImportance:
             raise FileNotFoundError(
                 f"{type(self).__name__} needs epochs {wanted[0]}..{wanted[-1]} in {logger.trajectory_dir}; "
                 f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}"
+                + ("" if available else describe_unreadable(logger.trajectory_dir))
             )
         return wanted
 

@@ -34,11 +34,18 @@ def epoch_paths(trajectory_dir: str | os.PathLike, epoch: int) -> tuple[Path, Pa
 
 
 def saved_epochs(trajectory_dir: str | os.PathLike) -> list[int]:
-    """Epochs with a values file in ``trajectory_dir``, ascending."""
+    """Epochs with a values file in ``trajectory_dir``, ascending. DataCull 1.0.2's ``epochN.jsonl`` files there
+    are converted to values files first (once; the originals stay: :func:`datacull.legacy.convert_folder`)."""
     directory = Path(trajectory_dir)
     if not directory.is_dir():
         return []
-    found = (_EPOCH_FILE.match(entry.name) for entry in os.scandir(directory))
+    names = [entry.name for entry in os.scandir(directory)]
+    if any(name.endswith(".jsonl") for name in names):
+        from .legacy import convert_folder
+
+        if convert_folder(directory):
+            names = [entry.name for entry in os.scandir(directory)]
+    found = (_EPOCH_FILE.match(name) for name in names)
     return sorted(int(match.group(1)) for match in found if match)
 
 
@@ -82,6 +89,28 @@ def load_epoch(
         values = padded
         seen = np.concatenate([seen, np.zeros(num_samples - rows, dtype=bool)])
     return values, seen
+
+
+#: How many numbers per sample each logged metric has: one (a loss) or a row (the logits), as ``ndim`` of a batch.
+METRIC_NDIM = {"loss": 1, "feature_norm": 1, "logits": 2}
+
+
+def check_metric_shape(expected: tuple[str, str, int], shape: tuple[int, ...], where: str) -> None:
+    """A one-line error when what was logged is not the metric an importance reads: ``expected`` is (the
+    importance's name, the metric, its ndim), ``shape`` a logged batch's (or an epoch's) shape."""
+    name, metric, ndim = expected
+    per_sample = "one number per sample" if len(shape) == 1 else f"{shape[1:]} values per sample"
+    if len(shape) == ndim and (ndim == 1 or shape[1] > 1):
+        return
+    if ndim == 1:
+        raise TrajectoryError(
+            f"{name} reads the per-sample {metric} (one number per sample, shape (B,)), but {where} got "
+            f"{per_sample}, shape {shape}: log cross_entropy(logits, y, reduction='none') there, not the logits"
+        )
+    raise TrajectoryError(
+        f"{name} reads the logits (C class scores per sample, shape (B, C)), but {where} got {per_sample}, "
+        f"shape {shape}: log the model's output (logits) there, not the loss"
+    )
 
 
 _LIVE_LOGGERS: weakref.WeakSet = weakref.WeakSet()
@@ -136,7 +165,28 @@ class DCLogger:
         self._written_this_session: set[int] = set()
         self._adopted: set[int] = set()  # epochs of this run written before a resume
         self._checked_folder = False
+        #: what the importance reading this logger expects per sample, set by it: (its name, metric, ndim)
+        self.expected: tuple[str, str, int] | None = None
+        self._adopt_legacy_epochs()
         _LIVE_LOGGERS.add(self)
+
+    def _adopt_legacy_epochs(self) -> None:
+        """A folder DataCull 1.0.2 wrote (``epochN.jsonl``) is input to read, not another run of this package to
+        clear: its epochs are converted and count as this logger's own, so online importances (RCAP) read them."""
+        from .legacy import converted_epochs, legacy_epochs
+
+        directory = Path(self.trajectory_dir)
+        if not legacy_epochs(directory):
+            return
+        available = set(saved_epochs(directory))  # converts what is not converted yet
+        adopted = sorted(converted_epochs(directory) & available)
+        if adopted:
+            self._adopted.update(adopted)
+            log.info(
+                "%s: reading %d epoch(s) written by DataCull 1.0.2 (converted to .npy; the .jsonl files stay)",
+                directory,
+                len(adopted),
+            )
 
     def log_metric(self, epoch: int, sample_idx: torch.Tensor, metric: torch.Tensor) -> None:
         """Buffer one batch: ``sample_idx`` (B,) dataset indices, ``metric`` (B, *) values."""
@@ -149,6 +199,8 @@ class DCLogger:
             raise ValueError(
                 f"log_metric: sample_idx must be (B,) and metric (B, ...); got {tuple(sample_idx.shape)} and {tuple(metric.shape)}"
             )
+        if self.expected is not None and self.reduce is None and not self._values:
+            check_metric_shape(self.expected, tuple(metric.shape), self.trajectory_dir)
         if self.reduce is not None and not self._reduce_after_gather:
             metric = self.reduce.batch(epoch, sample_idx, metric)
         if self._values and metric.shape[1:] != self._values[0].shape[1:]:

@@ -29,6 +29,7 @@ from .datasets.common import hold_out_validation, resolve_val_fraction
 from .distributed import SINGLE, DistContext
 from .errors import DataError, InputError
 from .importance import DCImportance
+from .legacy import note_runner_ignores_rate_variable, runner_rates
 from .logger import DCLogger
 from .observers import Observers, ProgressDisplay, TensorBoardTracker
 from .recipe import Component, Recipe, build_recipe
@@ -117,7 +118,10 @@ def build_loader(
     params = {key: value for key, value in values.items() if key not in POLICY_KEYS}
     if sampler_cls.needs_num_epochs:
         params["num_epochs"] = budget.epochs
-    return sampler_cls(dataset=dataset, seed=int(cfg.seed), **params)
+    with (
+        runner_rates()
+    ):  # sampler.pruning_rate is always the fraction removed, whatever DATACULL_PRUNING_RATE says
+        return sampler_cls(dataset=dataset, seed=int(cfg.seed), **params)
 
 
 def _scoring_epochs(cfg: DictConfig, loader: DCDataLoader, schedule_epochs: int) -> int:
@@ -243,6 +247,7 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
     configure_kernels(device, bool(cfg.trainer.get("deterministic", False)))
     cache_dir = Path(cfg.cache_dir).expanduser()
     pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
+    note_runner_ignores_rate_variable()
     importance_cls = get_importance(cfg.importance.name)
     sampler_cls = get_sampler(cfg.sampler.name)
     budget = plan_budget(cfg.trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)

@@ -157,7 +157,40 @@ def worker(side: str, package_dir: Path, work: Path, repeats: int, sizes: dict[s
             work / f"{side}_{name}.npy", np.asarray(compute(), dtype=np.float64)
         )  # warm-up, and the scores
         results[name] = benchlib.time_calls(compute, repeats)
+    if side == "datacull":  # the original ran first: read its .jsonl trajectory
+        results.update(read_original_folder(work, dataset, epochs, repeats))
     (work / f"{side}_times.json").write_text(json.dumps(results))
+
+
+def read_original_folder(work: Path, dataset, epochs: int, repeats: int) -> dict[str, list[float]]:
+    """datacull reading the trajectory the original wrote: every epoch parsed (what reading it directly costs),
+    the folder converted to .npy (parse and write, once), and AUM on the converted folder."""
+    from datacull.methods.CCS import AUMImportance
+
+    from datacull import DCLogger, legacy
+
+    source = work / "original" / "logits"
+    folder = work / "datacull_reads_original" / "logits"
+    shutil.copytree(source, folder)
+
+    def parse():
+        for epoch in range(epochs):
+            legacy.parse_jsonl(folder / f"epoch{epoch}.jsonl", len(dataset))
+
+    def convert():
+        for path in [*folder.glob("epoch*.npy"), folder / legacy.MARKER]:
+            path.unlink(missing_ok=True)
+        legacy.convert_folder(folder, len(dataset))
+
+    def aum():
+        logger = DCLogger(folder)
+        return AUMImportance(dataset, epochs, logger, probability_space=True).compute_importance()
+
+    results = {"parse_original": benchlib.time_calls(parse, repeats)}
+    results["convert_original"] = benchlib.time_calls(convert, repeats)
+    np.save(work / "datacull_on_original_aum.npy", np.asarray(aum(), dtype=np.float64))
+    results["aum_on_converted"] = benchlib.time_calls(aum, repeats)
+    return results
 
 
 def tdds_window_terms(logits: np.ndarray, window: int) -> torch.Tensor:
@@ -189,8 +222,10 @@ def agreement(work: Path, inputs: dict[str, np.ndarray], window: int) -> dict[st
     }
     squared = tdds_window_terms(inputs["logits"], window)
     sum_of_squares, l2_norm = ema(squared), ema(squared.sqrt())
+    on_original = np.load(work / "datacull_on_original_aum.npy")
     return {
         "aum_max_abs_diff": float(np.abs(load["original_aum"] - load["datacull_aum"]).max()),
+        "aum_of_its_jsonl_max_abs_diff": float(np.abs(load["original_aum"] - on_original).max()),
         "tdds_original_vs_sum_of_squares_scaled_diff": scaled_difference(
             load["original_tdds"], sum_of_squares
         ),
@@ -206,9 +241,16 @@ def scaled_difference(values: np.ndarray, reference: np.ndarray) -> float:
 
 
 GOALS = {"logging": 200.0, "aum": 100.0, "tdds": 100.0}
+#: datacull reading the original's trajectory: what each way of reading it costs (read_original_folder).
+READING = {
+    "parse_original": "parse every epoch",
+    "convert_original": "convert once",
+    "aum_on_converted": "AUM after",
+}
 #: The original computes in float32 with an exact log-softmax; datacull adds the official 1e-8 inside the log.
 TOLERANCE = {
     "aum_max_abs_diff": 1e-5,
+    "aum_of_its_jsonl_max_abs_diff": 1e-6,
     "tdds_original_vs_sum_of_squares_scaled_diff": 1e-4,
     "tdds_datacull_vs_l2_norm_scaled_diff": 1e-5,
 }
@@ -284,6 +326,21 @@ def main() -> None:
                 f"≥ {GOALS[name]:.0f}× {benchlib.verdict(ratio >= GOALS[name], args.quick)}",
             ]
         )
+    reading = {name: benchlib.summary(times["datacull"][name]) for name in READING}
+    results["reading_original_trajectory"] = reading
+    original_aum = benchlib.summary(times["original"]["aum"])["median_s"]
+    rows.append(
+        [
+            f"{ORIGINAL_VERSION}'s .jsonl folder: read by datacull",
+            f"its AUM: {benchlib.fmt_seconds(original_aum)}",
+            "; ".join(
+                f"{label} {benchlib.fmt_seconds(reading[name]['median_s'])}"
+                for name, label in READING.items()
+            ),
+            f"{original_aum / (reading['convert_original']['median_s'] + reading['aum_on_converted']['median_s']):.0f}× (convert + AUM)",
+            "—",
+        ]
+    )
     text = benchlib.table(
         [
             "",

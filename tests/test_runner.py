@@ -68,7 +68,7 @@ def test_run_folder_is_complete(tmp_path):
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     contract = (
         "epoch train_loss train_acc test_acc worst_class_acc subset_size steps train_time_s eval_time_s "
-        "epoch_time_s lr"
+        "epoch_time_s lr samples_trained"
     ).split()
     assert list(metrics.columns) == contract
     samples = pd.read_csv(tmp_path / "run" / "samples.csv")
