@@ -98,7 +98,8 @@ def find_summaries(paths: Iterable[str | Path]) -> list[Path]:
 
 def collect(paths: Iterable[str | Path]) -> pd.DataFrame:
     """One row per run found below ``paths`` (columns ``RUN_COLUMNS``); ``status`` is ``completed`` only for a
-    finished run whose summary holds every final field, otherwise failed / running / incomplete / unreadable."""
+    finished run whose summary holds every final field with a usable value and whose config.yaml can be read,
+    otherwise failed / running / interrupted / incomplete / damaged / unreadable / duplicate."""
     records = [_read_run(path) for path in find_summaries(paths)]
     runs = pd.DataFrame(records, columns=[*RUN_COLUMNS, "config"])
     _describe_settings(runs)
@@ -139,17 +140,22 @@ def _read_run(path: Path) -> dict[str, Any]:
     status = record["status"] = summary.get("status")
     if status == "completed":
         missing = [key for key in IDENTITY_FIELDS if summary.get(key) is None] + [
-            key for key in FINAL_FIELDS if not isinstance(summary.get(key), int | float)
+            key for key in FINAL_FIELDS if summary.get(key) is None
         ]
         if missing:
             record.update(status="incomplete", error=f"summary.json lacks {', '.join(missing)}")
+        elif damage := _damage(summary):
+            record.update(status="damaged", error=f"summary.json {damage}")
     elif status in ("running", "interrupted"):
         how = "interrupted" if status == "interrupted" else "still running, or killed"
         record["error"] = f"unfinished: {how} (continue it with `datacull resume {path.parent}`)"
     elif status != "failed":
         record.update(status="unreadable", error=f"summary.json has no known status (got {status!r})")
     if record["status"] == "completed":
-        record["config"] = _flat_config(path.parent / "config.yaml")
+        try:
+            record["config"] = _flat_config(path.parent / "config.yaml")
+        except ValueError as error:  # without its settings a run cannot be matched with comparable runs
+            return {**record, "status": "damaged", "error": str(error)}
         if not uses_scores:
             record["importance"] = NO_IMPORTANCE
             record["config"] = {k: v for k, v in record["config"].items() if not k.startswith("importance.")}
@@ -168,14 +174,37 @@ def budget_label(summary: dict[str, Any]) -> str:
     return f"compute={compute:g}" if isinstance(compute, int | float) else "compute=?"
 
 
+def _damage(summary: dict[str, Any]) -> str:
+    """What makes a completed summary unusable (a value of the wrong type, NaN, out of range), or ''."""
+    numbers = ("pruning_rate", *FINAL_FIELDS)
+    for key in numbers:
+        value = summary.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"has {key}={value!r}, not a finite number"
+    for key in ("epochs", "seed"):
+        if isinstance(summary.get(key), bool) or not isinstance(summary.get(key), int):
+            return f"has {key}={summary.get(key)!r}, not an integer"
+    for key in ("test_acc", "worst_class_acc", "best_test_acc", "pruning_rate"):
+        if not 0.0 <= summary[key] <= 1.0:
+            return f"has {key}={summary[key]!r}, outside [0, 1]"
+    return ""
+
+
 def _flat_config(path: Path) -> dict[str, str]:
-    """The run's resolved config as ``{"optimizer.lr": "0.05", ...}``; empty when there is none."""
+    """The run's resolved config as ``{"optimizer.lr": "0.05", ...}``; ValueError naming the problem when it is
+    missing or unreadable (the run's settings are then unknown)."""
     import yaml
 
+    if not path.is_file():
+        raise ValueError(f"{path.name} is missing: the settings the run trained under are unknown")
     try:
         config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(
+            f"{path.name} cannot be read ({type(error).__name__}): the run's settings are unknown"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path.name} is not a mapping of settings: the run's settings are unknown")
     flat: dict[str, str] = {}
 
     def walk(node: Any, prefix: str) -> None:
@@ -185,7 +214,7 @@ def _flat_config(path: Path) -> dict[str, str]:
         else:
             flat[prefix[:-1]] = json.dumps(node) if isinstance(node, list) else str(node)
 
-    walk(config if isinstance(config, dict) else {}, "")
+    walk(config, "")
     if flat.get("scoring.epochs") == flat.get("trainer.epochs"):  # the default: the run's own length
         flat.pop("scoring.epochs", None)
     return {key: value for key, value in flat.items() if key not in _IGNORED_KEYS}
@@ -423,7 +452,8 @@ def _where(row: pd.Series) -> str:
 
 
 def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs that are not averaged: failed, unfinished, incomplete or unreadable, with their error."""
+    """The runs that are not averaged: failed, unfinished, incomplete, damaged, unreadable or repeated, with their
+    reason."""
     return runs.loc[runs["status"] != "completed", FAILED_COLUMNS].reset_index(drop=True)
 
 
@@ -521,7 +551,7 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
     if rows:
         parts.append("\n" + time_to_accuracy_markdown(time_to_accuracy(table)))
     if len(failed):
-        parts.append(f"\nNot averaged ({len(failed)} run(s) failed, unfinished or unreadable):\n")
+        parts.append(f"\nNot averaged ({len(failed)} run(s) failed, unfinished, damaged or repeated):\n")
         parts.append(
             _pipe_table(
                 [

@@ -45,8 +45,7 @@ def write_run(root, name, config=None, **fields):
     }
     summary.setdefault("uses_scores", summary["sampler"] not in ("full", "random", "rs2", "metriq"))
     (run / "summary.json").write_text(json.dumps(summary))
-    if config is not None:
-        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / "config.yaml").write_text(yaml.safe_dump({} if config is None else config))
     return run
 
 
