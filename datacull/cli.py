@@ -121,7 +121,11 @@ def _check_composes(overrides: list[str]) -> str | None:
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             _check_keys_are_read(compose, first_values)
-            compose(config_name="config", overrides=first_values, return_hydra_config=True)
+            composed = compose(config_name="config", overrides=first_values, return_hydra_config=True)
+            if (
+                not multirun
+            ):  # refused here, before Hydra writes .hydra/ and train.log into another run's folder
+                _refuse_existing_run(Path(str(composed.hydra.run.dir)).expanduser())
             if multirun:
                 base = compose(config_name="config", overrides=fixed, return_hydra_config=True)
                 return str(Path(str(base.hydra.sweep.dir)).expanduser().resolve())
@@ -135,6 +139,15 @@ def _check_composes(overrides: list[str]) -> str | None:
             message += f' (that launcher needs: pip install "datacull[{extra}]")'
         _fail(message)
     return None
+
+
+def _refuse_existing_run(run_dir: Path) -> None:
+    from .outputs import RunFolder
+
+    try:
+        RunFolder(run_dir, writable=False).refuse_existing_run()
+    except Exception as error:  # InputError: the folder holds a run
+        _fail(str(error))
 
 
 def _check_keys_are_read(compose, overrides: list[str]) -> None:

@@ -140,10 +140,17 @@ class RunFolder:
     def refuse_existing_run(self) -> None:
         from .errors import InputError
 
-        if self.summary_path.exists() or self.checkpoint_path.exists():
-            raise InputError(
-                f"{self.path} already holds a run; continue it with `datacull resume {self.path}` or choose a new folder"
-            )
+        if not (self.summary_path.exists() or self.checkpoint_path.exists()):
+            return
+        try:
+            completed = json.loads(self.summary_path.read_text()).get("status") == "completed"
+        except (OSError, ValueError, AttributeError):
+            completed = False
+        if completed:
+            raise InputError(f"{self.path} already holds a completed run; choose a new folder for this one")
+        raise InputError(
+            f"{self.path} already holds a run; continue it with `datacull resume {self.path}` or choose a new folder"
+        )
 
     def write_config(self, cfg: Any) -> None:
         if not self.writable:

@@ -49,6 +49,9 @@ def train(
         run_dir = HydraConfig.get().runtime.output_dir
     folder = RunFolder(Path(run_dir), writable=context.is_main)
     checkpoint = folder.load_checkpoint() if resume else None
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    if checkpoint is not None:
+        refuse_changed_settings(folder, checkpoint.get("config"), settings)
     if not resume:
         folder.refuse_existing_run()
         folder.write_config(cfg)
@@ -74,7 +77,7 @@ def train(
         summary.pruning_rate, summary.uses_scores = parts.names["pruning_rate"], parts.names["uses_scores"]
         summary.budget, summary.compute_budget = parts.budget.kind, parts.budget.compute
         summary.steps = parts.budget.steps
-        _run(parts, folder, checkpoint, summary, started, context)
+        _run(parts, folder, checkpoint, summary, started, context, settings)
     except KeyboardInterrupt:
         summary.status, summary.error = "interrupted", "KeyboardInterrupt"
         summary.wall_time_s = time.perf_counter() - started
@@ -99,6 +102,7 @@ def _run(
     summary: RunSummary,
     started: float,
     context: DistContext,
+    settings: dict[str, Any],
 ) -> None:
     loader, source, budget = parts.loader, parts.source, parts.budget
     device = parts.recipe.device
@@ -168,6 +172,7 @@ def _run(
                     "device_type": device.type,
                     "wall_time_s": time.perf_counter() - started,
                     "started_at": summary.started_at,
+                    "config": settings,  # what the run trained under: a resume refuses another
                 }
             )
             epoch += 1
@@ -228,6 +233,48 @@ def _finish(
         1.0 - summary.compute_saved,
         summary.compute_saved,
     )
+
+
+#: Settings a resume may change: where files go and how progress is shown, nothing that changes a result.
+RESUMABLE_CHANGES = (
+    "output_dir",
+    "cache_dir",
+    "trainer.progress",
+    "trainer.num_threads",
+    "trainer.tensorboard",
+)
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix[:-1]: node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(_flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def refuse_changed_settings(folder: RunFolder, trained_under: dict | None, now: dict[str, Any]) -> None:
+    """A resume continues the run it resumes: a ``config.yaml`` edited since the checkpoint (another pruning rate,
+    learning rate, ...) would train the rest of the run under other settings than its summary names."""
+    if trained_under is None:  # a checkpoint written before checkpoints held their config
+        log.warning(
+            "%s holds no config to compare config.yaml with; resuming as it says", folder.checkpoint_path
+        )
+        return
+    before, after = _flatten(trained_under), _flatten(now)
+    changed = sorted(
+        key
+        for key in before.keys() | after.keys()
+        if before.get(key) != after.get(key) and not key.startswith(RESUMABLE_CHANGES)
+    )
+    if changed:
+        shown = ", ".join(f"{key} {before.get(key)!r} -> {after.get(key)!r}" for key in changed[:5])
+        raise InputError(
+            f"{folder.path / 'config.yaml'} differs from the settings its checkpoint was written under ({shown}"
+            f"{', ...' if len(changed) > 5 else ''}); resuming would train the rest under other settings: put them "
+            "back, or start a new run for the change"
+        )
 
 
 def _as_list(values: Any) -> list[float] | None:

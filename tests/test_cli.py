@@ -9,7 +9,7 @@ import pytest
 
 from datacull.catalog import list_entries
 
-from .conftest import CIFAR_SMOKE, datacull, needs_cifar, run_dirs
+from .conftest import CIFAR_SMOKE, FAST, datacull, needs_cifar, run_dirs
 
 
 @pytest.mark.slow
@@ -137,3 +137,21 @@ def test_resume_refuses_a_folder_that_is_not_a_run_and_a_completed_run(tmp_path)
     (run,) = run_dirs(tmp_path / "outputs")
     result = datacull("resume", str(run), cwd=tmp_path, check=False)
     assert result.returncode == 2 and "already completed" in result.stderr
+
+
+def test_a_refused_run_into_a_folder_holding_a_run_writes_nothing(tmp_path):
+    run = tmp_path / "run"
+    datacull("train", *FAST, f"hydra.run.dir={run}", cwd=tmp_path)
+
+    def contents():
+        return {path: path.read_bytes() for path in sorted(run.rglob("*")) if path.is_file()}
+
+    before = contents()
+    assert run / ".hydra" / "config.yaml" in before
+    again = datacull("train", *FAST, "optimizer.lr=0.5", f"hydra.run.dir={run}", cwd=tmp_path, check=False)
+    assert again.returncode == 2
+    assert (
+        again.stderr.strip()
+        == f"error: {run} already holds a completed run; choose a new folder for this one"
+    )
+    assert contents() == before  # not .hydra/config.yaml, overrides.yaml, nor train.log

@@ -25,6 +25,7 @@ TIMING_AND_PLACE = {
     "started_at",
     "finished_at",
     "scoring_wall_time_s",
+    "scoring_cost_s",
 }
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from omegaconf import DictConfig, open_dict
 
-from datacull.catalog import list_importances, list_samplers
+from datacull.catalog import get_sampler, list_importances, list_samplers
 from datacull.runner import train
 from datacull.sampling import kept_count
 
@@ -22,7 +22,7 @@ def _composed(override: str) -> DictConfig:
     return compose_config([*FAST, override])
 
 
-def matrix_config(tmp_path, importance: str, sampler: str) -> DictConfig:
+def matrix_config(tmp_path, importance: str, sampler: str, cache_dir=None) -> DictConfig:
     """``importance=... sampler=...`` composed from each group's option composed once (Hydra's composition
     costs more than the run itself, and the matrix composes every pair)."""
     cfg = copy.deepcopy(_composed(f"importance={importance}"))
@@ -30,8 +30,26 @@ def matrix_config(tmp_path, importance: str, sampler: str) -> DictConfig:
         cfg.sampler = copy.deepcopy(_composed(f"sampler={sampler}").sampler)
         cfg.sampler.pruning_rate = 0.5
         cfg.output_dir = str(tmp_path / "outputs")
-        cfg.cache_dir = str(tmp_path / "cache")
+        cfg.cache_dir = str(cache_dir or tmp_path / "cache")
     return shorten(cfg)
+
+
+@pytest.fixture(scope="module")
+def matrix_cache(tmp_path_factory):
+    """One scoring cache for the whole matrix: every static cell reads the same scoring run (its key covers the
+    data, recipe and seed, not the importance), trained once; the cache's own behaviour is tested below."""
+    return tmp_path_factory.mktemp("matrix-cache")
+
+
+#: Samplers that ignore the importance run with two of them (one that needs a scoring run, one that does not):
+#: the other importances change nothing they do.
+_BLIND = {name for name in list_samplers() if get_sampler(name).uses_scores is False}
+MATRIX = [
+    (importance, sampler)
+    for importance in list_importances()
+    for sampler in list_samplers()
+    if sampler not in _BLIND or importance in ("uniform", "aum")
+]
 
 
 def test_the_matrix_composes_like_the_command_line(tmp_path):
@@ -40,11 +58,10 @@ def test_the_matrix_composes_like_the_command_line(tmp_path):
     )
 
 
-@pytest.mark.parametrize("sampler", list_samplers())
-@pytest.mark.parametrize("importance", list_importances())
+@pytest.mark.parametrize("importance, sampler", MATRIX)
 @pytest.mark.filterwarnings("ignore:sampler=full trains on every sample")
-def test_every_importance_runs_with_every_sampler(tmp_path, importance, sampler):
-    cfg = matrix_config(tmp_path, importance, sampler)
+def test_every_importance_runs_with_every_sampler(tmp_path, matrix_cache, importance, sampler):
+    cfg = matrix_config(tmp_path, importance, sampler, matrix_cache)
     summary = train(cfg, tmp_path / "run")
     assert summary["status"] == "completed"
     assert 0.0 <= summary["test_acc"] <= 1.0 and len(summary["per_class_acc"]) == 10
@@ -55,6 +72,9 @@ def test_every_importance_runs_with_every_sampler(tmp_path, importance, sampler)
     sizes = metrics["subset_size"]
     assert (sizes == expected).all() if expected is not None else ((1 <= sizes) & (sizes <= trained)).all()
     assert summary["samples_trained"] == metrics["subset_size"].sum()
+    if sampler in _BLIND:  # the importance is not even built: no scoring run but MetriQ's query run
+        assert summary["uses_scores"] is False
+        assert (summary["scoring_cost_samples"] > 0) == get_sampler(sampler).needs_class_accuracy
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert (
         saved["status"] == "completed" and saved["importance"] == importance and saved["sampler"] == sampler
@@ -147,7 +167,7 @@ def test_a_folder_holding_a_run_is_not_overwritten(tmp_path):
 
     train(fast_config(tmp_path), tmp_path / "run")
     before = (tmp_path / "run" / "summary.json").read_text()
-    with pytest.raises(InputError, match="already holds a run"):
+    with pytest.raises(InputError, match="already holds a completed run; choose a new folder"):
         train(fast_config(tmp_path), tmp_path / "run")
     assert (tmp_path / "run" / "summary.json").read_text() == before
 
@@ -213,3 +233,32 @@ def test_per_class_accuracies_are_exact_fractions(tmp_path):
     for accuracy, count in zip(summary["per_class_acc"], counts, strict=True):
         assert accuracy * count == pytest.approx(round(accuracy * count), abs=1e-12)
         assert accuracy == round(accuracy * count) / count  # no float32 noise such as 0.7777777910232544
+
+
+def test_resume_refuses_a_config_edited_since_its_checkpoint(tmp_path):
+    import yaml
+
+    from datacull.errors import InputError
+    from datacull.runner import resume
+
+    run = tmp_path / "run"
+    train(fast_config(tmp_path, "sampler=random", "importance=uniform"), run)
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))  # as if killed
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    edited = {**config, "sampler": {**config["sampler"], "pruning_rate": 0.3}}
+    edited["optimizer"] = {**config["optimizer"], "lr": 0.5}
+    (run / "config.yaml").write_text(yaml.safe_dump(edited))
+    with pytest.raises(InputError) as error:
+        resume(run)
+    message = str(error.value)
+    assert "differs from the settings its checkpoint was written under" in message and "\n" not in message
+    assert (
+        f"optimizer.lr {config['optimizer']['lr']!r} -> 0.5" in message
+        and "sampler.pruning_rate 0.5 -> 0.3" in message
+    )
+    # where files go and how progress shows may change: the original settings resume
+    (run / "config.yaml").write_text(
+        yaml.safe_dump({**config, "trainer": {**config["trainer"], "progress": "bar"}})
+    )
+    assert resume(run)["status"] == "completed"
