@@ -356,3 +356,95 @@ def test_the_rcap_notebooks_lightning_sequence_runs_with_each_meaning(tmp_path, 
     trainer.fit(Notebook())
     expected = math.ceil(kept * 400) if meaning == "kept" else round(kept * 400)
     assert sizes == [expected] * 3
+
+
+def notebook_fit(lightning, data, train_dataloader, on_step, epochs):
+    """One Lightning fit as the notebooks write it: ``on_step(epoch, index, logits, losses)`` logs what the
+    notebook logs; ``train_dataloader()`` is reloaded every epoch (where the notebooks resample)."""
+
+    class Notebook(lightning.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(64, 10)
+
+        def training_step(self, batch, batch_idx):
+            x, y, index = batch
+            logits = self.net(x)
+            losses = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+            on_step(self.current_epoch, index, logits.detach(), losses.detach())
+            return losses.mean()
+
+        def train_dataloader(self):
+            return train_dataloader()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    model = Notebook()
+    lightning.Trainer(
+        max_epochs=epochs,
+        reload_dataloaders_every_n_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model)
+    return model
+
+
+@pytest.mark.parametrize("notebook", ["ccs", "tdds", "metriq", "rs2"])
+def test_the_static_and_random_notebooks_sequences_keep_1_0_2s_sizes_under_kept(
+    tmp_path, monkeypatch, notebook
+):
+    """ccs/tdds/metriq.ipynb: a full-data fit logs logits, the importance (or class accuracies) is computed, the
+    loader is built with 1 - pruning_rate and resampled in train_dataloader of a second fit; rs2.ipynb resamples
+    a random subset every epoch. Under DATACULL_PRUNING_RATE=kept each trains ceil(0.2 N) samples, as in 1.0.2."""
+    lightning = pytest.importorskip("lightning")
+    from sklearn.datasets import load_digits
+
+    monkeypatch.setenv(legacy.RATE_VARIABLE, "kept")
+    monkeypatch.chdir(tmp_path)
+    digits = load_digits()
+    data = DCDataset(
+        TensorDataset(torch.tensor(digits.data[:400]).float() / 16, torch.tensor(digits.target[:400]))
+    )
+    scores = None
+    if notebook != "rs2":
+        logits_logger = DCLogger("trajectories/logits/")
+        full_loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
+        scoring = notebook_fit(
+            lightning,
+            data,
+            lambda: full_loader,
+            lambda e, i, logits, _: logits_logger.log_metric(e, i, logits),
+            3,
+        )
+        if notebook == "ccs":
+            scores = AUMImportance(data, 3, logits_logger).compute_importance()
+        elif notebook == "tdds":
+            from datacull.methods.TDDS import TDDSImportance
+
+            scores = TDDSImportance(data, 3, 2, 0.9, logits_logger).compute_importance()
+        else:  # MetriQ's class accuracies of the scoring model
+            with torch.no_grad():
+                predicted = scoring.net(data.dataset.tensors[0]).argmax(1)
+            labels = data.dataset.tensors[1]
+            accuracy = [float((predicted[labels == c] == c).float().mean()) for c in range(10)]
+    pruning_rate = 0.8
+    loader = {
+        "ccs": lambda: CCSDataLoader(data, 1 - pruning_rate, beta=0.1, num_strata=5, batch_size=32, seed=0),
+        "tdds": lambda: TDDSDataLoader(data, 1 - pruning_rate, batch_size=32, seed=0),
+        "metriq": lambda: MetriQDataLoader(
+            data, 1 - pruning_rate, class_wise_acc=accuracy, batch_size=32, seed=0
+        ),
+        "rs2": lambda: RS2DataLoader(data, 1 - pruning_rate, batch_size=32, seed=0),
+    }[notebook]()
+    sizes = []
+
+    def resample():
+        loader.resample(scores)
+        sizes.append(len(loader.sampler))
+        return loader
+
+    notebook_fit(lightning, data, resample, lambda *_: None, 2)
+    assert sizes == [math.ceil(0.2 * 400)] * 2
