@@ -189,6 +189,7 @@ class DCDataLoader(DataLoader):
             self.seed
         )  # drives the subset choice (DataLoader owns .generator)
         self.subset_indices: torch.Tensor | None = None
+        self._told_unresampled = False
         self.sample_weights: torch.Tensor | None = None
         self.num_resamples = 0
         self.epoch: int | None = None
@@ -225,6 +226,16 @@ class DCDataLoader(DataLoader):
     def current_epoch(self) -> int:
         return self.epoch if self.epoch is not None else self.num_resamples
 
+    def __iter__(self):
+        if self.subset_indices is None and self.pruning_rate > 0 and not self._told_unresampled:
+            self._told_unresampled = True
+            warnings.warn(
+                f"{type(self).__name__} walks all {self.total_num_samples} samples: resample() has not chosen a "
+                f"subset yet (pruning_rate={self.given_pruning_rate:g} applies from the first resample)",
+                stacklevel=2,
+            )
+        return super().__iter__()
+
     def resample(self, sample_importance: Any = None) -> torch.Tensor:
         """Choose the subset for the coming epoch(s) and point the sampler at it; returns the kept indices.
 
@@ -237,6 +248,11 @@ class DCDataLoader(DataLoader):
         indices, weights = result if isinstance(result, tuple) else (result, None)
         indices = as_index_tensor(indices)
         self._check_indices(indices)
+        if self.drop_last and self.batch_size is not None and 0 < indices.numel() < self.batch_size:
+            raise InputError(
+                f"{type(self).__name__} keeps {indices.numel()} samples, fewer than batch_size={self.batch_size} "
+                "with drop_last=True: every epoch would train no batch; lower batch_size or drop drop_last"
+            )
         if self.subset_indices is None:
             log.info(
                 "%s keeps %d of %d samples (pruning_rate=%g read as the fraction %s%s)",

@@ -190,10 +190,17 @@ class DCLogger:
 
     def log_metric(self, epoch: int, sample_idx: torch.Tensor, metric: torch.Tensor) -> None:
         """Buffer one batch: ``sample_idx`` (B,) dataset indices, ``metric`` (B, *) values."""
+        if int(epoch) != epoch or epoch < 0:
+            raise ValueError(f"log_metric: epoch must be an integer >= 0; got {epoch!r}")
         epoch = int(epoch)
         if epoch % self.save_every_k_epoch:
             return
         sample_idx = torch.as_tensor(sample_idx)
+        if sample_idx.is_floating_point() or sample_idx.is_complex() or sample_idx.dtype == torch.bool:
+            raise ValueError(
+                f"log_metric: sample_idx must hold integer dataset indices (the index DCDataset appends); got "
+                f"{sample_idx.dtype}"
+            )
         metric = torch.as_tensor(metric)
         if sample_idx.ndim != 1 or metric.ndim < 1 or metric.shape[0] != sample_idx.shape[0]:
             raise ValueError(

@@ -140,3 +140,19 @@ def test_a_resumed_logger_keeps_its_checkpointed_epochs_and_drops_later_ones(tmp
     resumed.log_metric(2, torch.arange(4), torch.full((4,), 7.0))
     resumed.flush()
     assert resumed.own_epochs() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "epoch, index, message",
+    [
+        (-1, torch.arange(4), "epoch must be an integer >= 0; got -1"),
+        (1.5, torch.arange(4), "epoch must be an integer >= 0; got 1.5"),
+        (0, torch.arange(4).float() + 0.5, "sample_idx must hold integer dataset indices .* got torch.float32"),
+        (0, torch.ones(4, dtype=torch.bool), "sample_idx must hold integer dataset indices .* got torch.bool"),
+    ],
+)
+def test_log_metric_refuses_indices_and_epochs_that_would_be_truncated(tmp_path, epoch, index, message):
+    logger = DCLogger(tmp_path / "loss", num_samples=10)
+    with pytest.raises(ValueError, match=message):
+        logger.log_metric(epoch, index, torch.ones(4))
+    assert not (tmp_path / "loss").exists()  # nothing written
