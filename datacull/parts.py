@@ -23,6 +23,7 @@ from torch.utils.data import TensorDataset
 
 from .budget import Budget, plan_budget, resolve_budget
 from .catalog import get_dataset, get_importance, get_sampler
+from .checks import check_classes, check_settings, degenerate_subset, warn
 from .data import DCDataLoader, DCDataset
 from .datasets import ImageData
 from .datasets.common import hold_out_validation, resolve_val_fraction
@@ -60,6 +61,7 @@ class RunParts:
     loader: DCDataLoader
     source: ScoreSource
     observers: Observers
+    warnings: list[str]  # legal but degenerate settings, also in summary.json
 
     @cached_property
     def num_samples(self) -> int:
@@ -239,6 +241,7 @@ def _scoring_request(
 
 def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -> RunParts:
     """Resolve ``cfg`` into the run's parts; every setting is checked here, before anything trains."""
+    check_settings(cfg)
     seed = int(cfg.seed)
     seed_everything(seed)
     if cfg.trainer.get("num_threads"):
@@ -253,9 +256,16 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
     budget = plan_budget(cfg.trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)
     recipe = build_recipe(cfg, device)
     data = load_dataset(cfg.dataset, cache_dir)
+    check_classes(data.train_y, data.test_y, data.classes)
     # the samplers and importances read labels only; the engine reads the images from ``data`` itself
     dataset = DCDataset(TensorDataset(torch.zeros(data.train_y.numel(), 0), data.train_y))
     loader = build_loader(cfg, sampler_cls, dataset, budget)
+    warnings: list[str] = []
+    if not sampler_cls.needs_num_epochs:  # InfoBatch's kept count is its own, epoch by epoch
+        warn(
+            warnings,
+            degenerate_subset(loader.required_num_samples, data.num_classes, cfg.sampler.name, pruning_rate),
+        )
 
     # which scores the loader gets: none, the run's own (online), or a scoring run's (static)
     importance_params = OmegaConf.to_container(cfg.importance, resolve=True)
@@ -294,7 +304,7 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
     source = ScoreSource(
         loader,
         importance,
-        resample_every=int(cfg.sampler.get("resample_every", 1) or 1),
+        resample_every=int(cfg.sampler.get("resample_every") or 1),  # null: every epoch
         scoring=request,
         context=context,
     )
@@ -338,7 +348,8 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
         data=data,
         recipe=recipe,
         budget=budget,
-        eval_every=max(1, int(cfg.trainer.get("eval_every", 1) or 1)),
+        eval_every=int(cfg.trainer.get("eval_every", 1)),
+        warnings=warnings,
         loader=loader,
         source=source,
         observers=observers,

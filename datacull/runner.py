@@ -60,13 +60,13 @@ def train(
         status="running",
         importance=cfg.importance.name,
         sampler=cfg.sampler.name,
-        pruning_rate=cfg.sampler.pruning_rate,
+        pruning_rate=cfg.sampler.pruning_rate if isinstance(cfg.sampler.pruning_rate, int | float) else None,
         dataset=cfg.dataset.name,
         model=cfg.model.name,
-        epochs=int(cfg.trainer.epochs),
-        steps=None if cfg.trainer.get("steps") is None else int(cfg.trainer.steps),
+        epochs=cfg.trainer.epochs,
+        steps=cfg.trainer.get("steps"),
         budget=str(cfg.trainer.get("budget", "epochs")),
-        seed=int(cfg.seed),
+        seed=cfg.seed,
         run_dir=str(folder.path),
         world_size=context.world_size,
         started_at=checkpoint["started_at"] if checkpoint else _now(),
@@ -77,6 +77,7 @@ def train(
         summary.pruning_rate, summary.uses_scores = parts.names["pruning_rate"], parts.names["uses_scores"]
         summary.budget, summary.compute_budget = parts.budget.kind, parts.budget.compute
         summary.steps = parts.budget.steps
+        summary.warnings = parts.warnings or None
         _run(parts, folder, checkpoint, summary, started, context, settings)
     except KeyboardInterrupt:
         summary.status, summary.error = "interrupted", "KeyboardInterrupt"

@@ -101,6 +101,7 @@ class RunSummary:
     wall_time_s: float | None = _result()
     finished_at: str | None = _result()
     error: str | None = _result()
+    warnings: list[str] | None = _result()  # legal but degenerate settings (datacull/checks.py), as logged
 
     def to_json(self) -> dict[str, Any]:
         """The summary as written: results that are not known (None) are left out."""

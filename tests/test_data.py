@@ -216,14 +216,18 @@ def test_state_dict_round_trip_continues_identically():
 
 
 def test_drop_last_with_a_subset_smaller_than_a_batch_is_refused_when_it_is_chosen():
-    loader = KeepFirst(tensor_dataset([0] * 100), pruning_rate=0.9, batch_size=16, drop_last=True)  # keeps 10 < 16
+    loader = KeepFirst(
+        tensor_dataset([0] * 100), pruning_rate=0.9, batch_size=16, drop_last=True
+    )  # keeps 10 < 16
     with pytest.raises(InputError, match=r"keeps 10 samples, fewer than batch_size=16 with drop_last=True"):
         loader.resample(None)
 
 
 def test_iterating_before_any_resample_says_that_it_walks_all_samples():
     loader = KeepFirst(tensor_dataset([0] * 20), pruning_rate=0.5, batch_size=4)
-    with pytest.warns(UserWarning, match=r"KeepFirst walks all 20 samples: resample\(\) has not chosen a subset"):
+    with pytest.warns(
+        UserWarning, match=r"KeepFirst walks all 20 samples: resample\(\) has not chosen a subset"
+    ):
         assert sum(len(batch[0]) for batch in loader) == 20
     loader.resample(None)
     assert sum(len(batch[0]) for batch in loader) == 10

@@ -147,8 +147,16 @@ def test_a_resumed_logger_keeps_its_checkpointed_epochs_and_drops_later_ones(tmp
     [
         (-1, torch.arange(4), "epoch must be an integer >= 0; got -1"),
         (1.5, torch.arange(4), "epoch must be an integer >= 0; got 1.5"),
-        (0, torch.arange(4).float() + 0.5, "sample_idx must hold integer dataset indices .* got torch.float32"),
-        (0, torch.ones(4, dtype=torch.bool), "sample_idx must hold integer dataset indices .* got torch.bool"),
+        (
+            0,
+            torch.arange(4).float() + 0.5,
+            "sample_idx must hold integer dataset indices .* got torch.float32",
+        ),
+        (
+            0,
+            torch.ones(4, dtype=torch.bool),
+            "sample_idx must hold integer dataset indices .* got torch.bool",
+        ),
     ],
 )
 def test_log_metric_refuses_indices_and_epochs_that_would_be_truncated(tmp_path, epoch, index, message):
