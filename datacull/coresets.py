@@ -170,7 +170,7 @@ def score(cfg: Any, out: Path) -> Path:
 
     from .parts import build_parts
 
-    parts = build_parts(cfg, Path(out))
+    parts = build_parts(cfg, Path(out), scores_only=True)
     parts.source.start()
     if parts.source.scores is None:
         raise InputError(f"importance={cfg.importance.name} gives no scores to write")

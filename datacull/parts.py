@@ -239,7 +239,9 @@ def _scoring_request(
     )
 
 
-def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -> RunParts:
+def build_parts(
+    cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE, scores_only: bool = False
+) -> RunParts:
     """Resolve ``cfg`` into the run's parts; every setting is checked here, before anything trains."""
     check_settings(cfg)
     seed = int(cfg.seed)
@@ -318,17 +320,19 @@ def build_parts(cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE) -
         if request
         else ""
     )
+    chosen = (  # `datacull score` trains nothing: no sampler, rate or budget of its own
+        f"importance={cfg.importance.name} (its scores only)"
+        if scores_only
+        else f"importance={cfg.importance.name} sampler={cfg.sampler.name} pruning_rate={cfg.sampler.pruning_rate} "
+        f"on {device}; budget: {budget.describe()}"
+    )
     log.info(
-        "%s: %d train / %d test samples, %d classes; importance=%s sampler=%s pruning_rate=%s on %s; budget: %s%s",
+        "%s: %d train / %d test samples, %d classes; %s%s",
         cfg.dataset.name,
         data.train_y.numel(),
         data.test_y.numel(),
         data.num_classes,
-        cfg.importance.name,
-        cfg.sampler.name,
-        cfg.sampler.pruning_rate,
-        device,
-        budget.describe(),
+        chosen,
         scoring,
     )
     names = {

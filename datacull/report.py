@@ -237,17 +237,24 @@ def _describe_settings(runs: pd.DataFrame) -> None:
         keys = {key for config in configs for key in config if key.startswith(method_prefixes) == method}
         return {key for key in keys if len({config.get(key) for config in configs}) > 1}
 
-    context_keys = varying(completed["config"], method=False)
+    # what differs matters only within a comparison: among the runs of one dataset and model (keys that differ
+    # between data sets, such as dataset.root, would otherwise fill every row)
+    comparisons = ["dataset", "model"]
+    context_keys = {
+        key: varying(group["config"], method=False)
+        for key, group in completed.groupby(comparisons, dropna=False)
+    }
     method_keys = {
         method: varying(group["config"], method=True)
-        for method, group in completed.groupby(["importance", "sampler"])
+        for method, group in completed.groupby([*comparisons, "importance", "sampler"], dropna=False)
     }
     runs["context"] = ""
     runs["settings"] = ""
     for index, run in completed.iterrows():
         config = run["config"]
-        context = " ".join(f"{key}={config[key]}" for key in sorted(context_keys & config.keys()))
-        own = method_keys[(run["importance"], run["sampler"])] & config.keys()
+        keys = context_keys[(run["dataset"], run["model"])]
+        context = " ".join(f"{key}={config[key]}" for key in sorted(keys & config.keys()))
+        own = method_keys[(run["dataset"], run["model"], run["importance"], run["sampler"])] & config.keys()
         method = " ".join(f"{key}={config[key]}" for key in sorted(own))
         runs.at[index, "context"] = context
         runs.at[index, "settings"] = " ".join(part for part in (context, method) if part)

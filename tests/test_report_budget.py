@@ -193,3 +193,18 @@ def test_damaged_runs_are_listed_with_their_reason_and_change_nothing(frontier):
         after[before.columns].reset_index(drop=True), before.reset_index(drop=True), check_dtype=False
     )
     assert markdown(after, failed_runs(runs))  # the report completes
+
+
+def test_settings_show_only_what_differs_within_a_comparison(tmp_path):
+    for dataset, root in (("digits", "/a"), ("imagefolder", "/b")):
+        for lr in (0.1, 0.05):
+            config = {"dataset": {"root": root, "image_size": [8, 8] if dataset == "digits" else None}}
+            config["optimizer"] = {"lr": lr}
+            write_run(tmp_path, f"{dataset}_{lr}", config=config, dataset=dataset, sampler="random")
+    table = summarize(collect([tmp_path]))
+    assert sorted(table["settings"]) == [
+        "optimizer.lr=0.05",
+        "optimizer.lr=0.05",
+        "optimizer.lr=0.1",
+        "optimizer.lr=0.1",
+    ]

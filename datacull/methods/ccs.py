@@ -67,20 +67,27 @@ class CCSDataLoader(RankingSampler):
         beta_table: str = "cifar10",
         **kwargs,
     ):
-        if beta == "auto":
-            beta = paper_beta(pruning_rate, beta_table)
-            log.info(
-                "CCS beta=auto: %g, the paper's %s value at pruning rate %g", beta, beta_table, pruning_rate
-            )
-        if not 0.0 <= float(beta) <= float(pruning_rate):
-            raise InputError(
-                f"CCS needs 0 <= sampler.beta <= sampler.pruning_rate; got beta={beta}, pruning_rate={pruning_rate}"
-            )
         if int(num_strata) < 1:
             raise InputError(f"CCS sampler.num_strata must be >= 1; got {num_strata}")
+        super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
+        removed = (
+            self.pruning_rate
+        )  # the fraction removed, whichever meaning the caller's value had (legacy.py)
+        if beta == "auto":
+            beta = paper_beta(removed, beta_table)
+            log.info(
+                "CCS beta=auto: %g, from the CCS paper's %s table (sampler.beta_table, whatever the data set) at "
+                "pruning rate %g",
+                beta,
+                beta_table,
+                removed,
+            )
+        if not 0.0 <= float(beta) <= removed:
+            raise InputError(
+                f"CCS needs 0 <= sampler.beta <= sampler.pruning_rate; got beta={beta}, pruning_rate={removed:g}"
+            )
         self.beta = float(beta)
         self.num_strata = int(num_strata)
-        super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         scores = as_score_tensor(sample_importance)
