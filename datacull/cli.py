@@ -122,10 +122,12 @@ def _check_composes(overrides: list[str]) -> str | None:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             _check_keys_are_read(compose, first_values)
             composed = compose(config_name="config", overrides=first_values, return_hydra_config=True)
-            if (
-                not multirun
-            ):  # refused here, before Hydra writes .hydra/ and train.log into another run's folder
-                _refuse_existing_run(Path(str(composed.hydra.run.dir)).expanduser())
+            # refused here, before Hydra writes .hydra/ and train.log into another run's folder
+            folder = Path(str(composed.hydra.sweep.dir if multirun else composed.hydra.run.dir)).expanduser()
+            if not multirun:
+                _refuse_existing_run(folder)
+            _refuse_unwritable(folder, "output_dir (DATACULL_OUTPUT_DIR) or hydra.run.dir / hydra.sweep.dir")
+            _refuse_unwritable(Path(str(composed.cache_dir)).expanduser(), "cache_dir (DATACULL_CACHE_DIR)")
             if multirun:
                 base = compose(config_name="config", overrides=fixed, return_hydra_config=True)
                 return str(Path(str(base.hydra.sweep.dir)).expanduser().resolve())
@@ -148,6 +150,17 @@ def _refuse_existing_run(run_dir: Path) -> None:
         RunFolder(run_dir, writable=False).refuse_existing_run()
     except Exception as error:  # InputError: the folder holds a run
         _fail(str(error))
+
+
+def _refuse_unwritable(folder: Path, setting: str) -> None:
+    """A folder that cannot be created or written (read-only, or a file in its way) is refused before anything
+    runs, in one line naming the setting that moves it."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = "not a folder" if not existing.is_dir() else "read-only"
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        _fail(f"{folder} cannot be written ({existing} is {problem}): choose a writable {setting}")
 
 
 def _check_keys_are_read(compose, overrides: list[str]) -> None:

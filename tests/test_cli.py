@@ -155,3 +155,25 @@ def test_a_refused_run_into_a_folder_holding_a_run_writes_nothing(tmp_path):
         == f"error: {run} already holds a completed run; choose a new folder for this one"
     )
     assert contents() == before  # not .hydra/config.yaml, overrides.yaml, nor train.log
+
+
+@pytest.mark.parametrize("variable", ["DATACULL_OUTPUT_DIR", "DATACULL_CACHE_DIR"])
+def test_an_output_or_cache_folder_that_cannot_be_written_is_one_line_before_anything_runs(
+    tmp_path, monkeypatch, variable
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a file where the folder should go (a read-only mount reads the same to root)
+    monkeypatch.setenv(variable, str(blocker / "sub"))
+    from typer.testing import CliRunner
+
+    from datacull.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", *FAST])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert (
+        line.startswith("error: ")
+        and f"cannot be written ({blocker} is not a folder): choose a writable" in line
+    )
+    assert not (tmp_path / "outputs").exists()
