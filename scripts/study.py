@@ -200,6 +200,17 @@ def completed_summary(sweep_dir: Path) -> dict | None:
     return None
 
 
+def completed_sweep(sweep_dir: Path, overrides: list[str]) -> bool:
+    """Whether ``sweep_dir`` holds every job of the entry's sweep (one per combination of its comma-separated
+    values), each completed."""
+    import json
+    import math
+
+    expected = math.prod(len(o.split("=", 1)[1].split(",")) for o in overrides if "," in o.split("=", 1)[-1])
+    statuses = [json.loads(path.read_text()).get("status") for path in sweep_dir.glob("*/summary.json")]
+    return len(statuses) >= expected and all(status == "completed" for status in statuses)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -216,6 +227,15 @@ def main(argv: list[str] | None = None) -> int:
         "--export",
         type=Path,
         help="copy every completed run's records from --out into this folder, then stop",
+    )
+    parser.add_argument(
+        "--skip-done",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="skip a seed's entry whose folder under DIR (an --out or --export folder) holds all its completed "
+        "runs; repeatable: a study spread over sessions runs only what is missing",
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run (after --)")
     args = parser.parse_args(argv)
@@ -237,20 +257,27 @@ def main(argv: list[str] | None = None) -> int:
         for method in args.methods.split(","):
             sweep_dir = out / f"s{seed}" / method
             if method in INFOBATCH_CONTROLS:
-                infobatch = completed_summary(out / f"s{seed}" / "infobatch")
+                found = (
+                    completed_summary(folder / f"s{seed}" / "infobatch") for folder in [out, *args.skip_done]
+                )
+                infobatch = next(filter(None, found), None)
                 if infobatch is None:
                     failed.append(f"{method} seed {seed} (needs the seed's infobatch run first)")
                     continue
                 overrides = INFOBATCH_CONTROLS[method](infobatch)
             else:
                 overrides = known[method]
+            if any(completed_sweep(folder / f"s{seed}" / method, overrides) for folder in args.skip_done):
+                print(f"study: {method} seed {seed} is done already (--skip-done); skipped", flush=True)
+                continue
             status = datacull(
                 ["train", "-m", *common, *overrides, f"seed={seed}", f"hydra.sweep.dir={sweep_dir}"], env
             )
             if status != 0:
                 failed.append(f"{method} seed {seed} (exit status {status})")
     print(f"study: {len(args.seeds.split(','))} seed(s) in {time.perf_counter() - started:.0f} s", flush=True)
-    report = datacull(["report", str(out), "--out", str(out)], env)
+    out.mkdir(parents=True, exist_ok=True)
+    report = datacull(["report", str(out), *map(str, args.skip_done), "--out", str(out)], env)
     write_overlap(out)
     write_classes(out)
     for failure in failed:
