@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, Subset, TensorDataset
 
 from .errors import InputError
 from .legacy import RATE_VARIABLE, interpret_rate
@@ -19,20 +19,29 @@ from .sampling import as_index_tensor, check_pruning_rate, kept_count
 log = logging.getLogger("datacull")
 
 
-def discover_targets(dataset: Any) -> np.ndarray:
+def discover_targets(dataset: Any, label_key: Any = None) -> np.ndarray:
     """Integer class labels of ``dataset``, found without touching the data where possible.
 
     Looks at ``.targets``, then ``.labels``, then a ``TensorDataset``'s second tensor, follows ``Subset``
-    into its parent, and only as a last resort reads every item once (taking element 1 as the label).
+    into its parent, and only as a last resort reads every item once: element 1 of a tuple item, or
+    ``item[label_key]`` of a dict item (text data sets), which needs ``label_key``.
     """
     found = _targets_without_scan(dataset)
     if found is not None:
         return found
+    first = dataset[0] if len(dataset) else None
+    if isinstance(first, Mapping) and label_key is None:
+        raise InputError(
+            f"{type(dataset).__name__}'s items are dicts ({', '.join(map(str, list(first)[:5]))}) and it has no "
+            ".targets: name the label's key, DCDataset(dataset, label_key='label'), or give the data set .targets"
+        )
+    key = 1 if label_key is None else label_key
     warnings.warn(
         f"{type(dataset).__name__} has no .targets or .labels: reading every item once to find the labels",
         stacklevel=3,
     )
-    return _as_label_array([dataset[i][1] for i in range(len(dataset))], "the second element of each item")
+    where = "the second element of each item" if label_key is None else f"each item's {label_key!r}"
+    return _as_label_array([dataset[i][key] for i in range(len(dataset))], where)
 
 
 def _targets_without_scan(dataset: Any) -> np.ndarray | None:
@@ -73,9 +82,15 @@ class DCDataset(Dataset):
     The index is what ties a batch's per-sample metrics back to the sample across epochs.
     """
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset, label_key: Any = None):
+        if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__getitem__"):
+            raise InputError(
+                f"DCDataset needs a map-style dataset (len() and [index]): {type(dataset).__name__} is iterable "
+                "only, so its samples have no index to prune by"
+            )
         super().__init__()
         self.dataset = dataset
+        self.label_key = label_key  # for dict items without .targets: the key that holds the label
         self._targets: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -91,7 +106,7 @@ class DCDataset(Dataset):
     def targets(self) -> np.ndarray:
         """Integer labels, discovered once (see :func:`discover_targets`) and cached."""
         if self._targets is None:
-            self._targets = discover_targets(self.dataset)
+            self._targets = discover_targets(self.dataset, self.label_key)
             if len(self._targets) != len(self):
                 raise InputError(f"found {len(self._targets)} labels for {len(self)} samples")
         return self._targets
@@ -191,6 +206,7 @@ class DCDataLoader(DataLoader):
         self.subset_indices: torch.Tensor | None = None
         self._told_unresampled = False
         self.sample_weights: torch.Tensor | None = None
+        self.pass_weights: torch.Tensor | None = None  # the weights of the pass under way (see __iter__)
         self.num_resamples = 0
         self.epoch: int | None = None
         all_indices = torch.arange(self.total_num_samples)
@@ -227,6 +243,9 @@ class DCDataLoader(DataLoader):
         return self.epoch if self.epoch is not None else self.num_resamples
 
     def __iter__(self):
+        # a pass walks the subset chosen before it started, with that subset's loss weights, even when
+        # resample() is called during the pass (the sampler's order is fixed when the pass starts)
+        self.pass_weights = self.sample_weights
         if self.subset_indices is None and self.pruning_rate > 0 and not self._told_unresampled:
             self._told_unresampled = True
             warnings.warn(

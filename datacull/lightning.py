@@ -7,6 +7,7 @@ the metric name the importance reads). Lightning is an optional extra; only this
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ except ImportError:
         raise ImportError('datacull.lightning needs Lightning: pip install "datacull[lightning]"') from None
 
 __all__ = ["DataCullCallback", "loss_weights"]
+log = logging.getLogger("datacull")
 
 _DEVICE_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -39,7 +41,8 @@ def loss_weights(loader: Any, index: torch.Tensor) -> torch.Tensor:
 
     The dense weights are copied to ``index``'s device once per resample, so no step syncs with the host.
     """
-    weights = getattr(loader, "sample_weights", None)
+    # the running pass's weights: a resample() during the pass chooses the next pass's subset and weights
+    weights = getattr(loader, "pass_weights", getattr(loader, "sample_weights", None))
     if weights is None:
         return torch.ones(index.shape, device=index.device)
     cached = _DEVICE_WEIGHTS.get(loader)
@@ -87,6 +90,12 @@ class DataCullCallback(Callback):
             )
         if int(resample_every) < 1:
             raise InputError(f"DataCullCallback resample_every must be >= 1; got {resample_every}")
+        if loader is None and importance is not None:
+            raise InputError(
+                "DataCullCallback(None, importance) would prune nothing: it resamples the loader it is given. A "
+                "LightningDataModule that builds its loader in setup() must build the DCDataLoader earlier (in its "
+                "__init__) and pass it here; loader=None is for a run that only logs (loggers=...)"
+            )
         if loader is not None and loader.uses_scores and importance is None:
             raise InputError(
                 f"{type(loader).__name__} ranks samples by importance: pass importance= (a DCImportance or scores)"
@@ -100,7 +109,9 @@ class DataCullCallback(Callback):
         if loader is None and not self.loggers:
             raise InputError("DataCullCallback has nothing to do: give it a DCDataLoader, loggers, or both")
         self.epochs_done = 0  # epochs whose end this callback has seen: where a resumed fit continues
+        self.batches_this_epoch = 0  # a checkpoint written mid-epoch cannot resume its subset's position
         self._restored = False
+        self._told_precision = False
 
     def _named_loggers(self, loggers: Any) -> dict[str, DCLogger]:
         importance = self.importance if isinstance(self.importance, DCImportance) else None
@@ -122,12 +133,24 @@ class DataCullCallback(Callback):
             )
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        planned = getattr(self.loader, "num_epochs", None)
+        if self.loader is not None and self.loader.needs_num_epochs and trainer.max_epochs not in (None, -1):
+            if planned != trainer.max_epochs:
+                log.warning(
+                    "%s planned num_epochs=%s but the Trainer runs max_epochs=%d: it anneals over the Trainer's %d",
+                    type(self.loader).__name__,
+                    planned,
+                    trainer.max_epochs,
+                    trainer.max_epochs,
+                )
+                self.loader.num_epochs = int(trainer.max_epochs)
         if not self._restored and self.source is not None:  # a restored one prepared its epoch on loading
             self.source.start()
             self.source.prepare(trainer.current_epoch)
         self._restored = False
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self.batches_this_epoch = 0
         if self.source is not None:  # a no-op unless the previous epoch's end did not prepare this one
             self.source.prepare(trainer.current_epoch)
         if self.loader is None:
@@ -148,6 +171,7 @@ class DataCullCallback(Callback):
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        self.batches_this_epoch += 1
         if not self.loggers or outputs is None:  # training_step returned None: Lightning skipped the batch
             return
         per_sample = outputs.get("per_sample") if isinstance(outputs, Mapping) else None
@@ -167,10 +191,22 @@ class DataCullCallback(Callback):
                 'DataCullCallback: the batch\'s last element must be the sample indices (wrap the dataset in DCDataset) or training_step must return "index"'
             )
         for name, logger in self.loggers.items():
-            logger.log_metric(trainer.current_epoch, index, per_sample[name])
+            values = per_sample[name]
+            if values.dtype in (torch.bfloat16, torch.float16) and not self._told_precision:
+                self._told_precision = True
+                log.warning(
+                    "DataCullCallback: per_sample[%r] arrives in %s (mixed precision): scores computed from it tie "
+                    "where fp32 would rank; return it in fp32 (e.g. recompute the last layer outside autocast)",
+                    name,
+                    values.dtype,
+                )
+            logger.log_metric(
+                trainer.current_epoch, index, values.float() if values.is_floating_point() else values
+            )
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         self.epochs_done = trainer.current_epoch + 1
+        self.batches_this_epoch = 0
         for logger in self.loggers.values():
             logger.flush()
         if self.source is None:
@@ -184,6 +220,7 @@ class DataCullCallback(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {
             "epochs_done": self.epochs_done,
+            "batches_into_epoch": self.batches_this_epoch,  # 0 at an epoch's end
             "source": None if self.source is None else _encode(self.source.state_dict()),
         }
 
@@ -191,6 +228,13 @@ class DataCullCallback(Callback):
         """Restore the subset, generators and importance, and prepare the epoch the fit continues with:
         Lightning restores its own epoch counter only after ``on_fit_start``, and sets up the data right
         after it, so this is the last moment to choose that epoch's subset."""
+        into = state_dict.get("batches_into_epoch", 0)
+        if into:
+            raise InputError(
+                f"this checkpoint was written {into} batch(es) into epoch {state_dict['epochs_done']}: "
+                "DataCullCallback resumes from the end of an epoch only (its subset's position inside an epoch is "
+                "not saved); resume from an end-of-epoch checkpoint (ModelCheckpoint's default)"
+            )
         self.epochs_done = state_dict["epochs_done"]
         for logger in self.loggers.values():  # this fit's earlier epochs are its own, later ones are replayed
             logger.continue_run(self.epochs_done - 1)

@@ -231,3 +231,38 @@ def test_iterating_before_any_resample_says_that_it_walks_all_samples():
         assert sum(len(batch[0]) for batch in loader) == 20
     loader.resample(None)
     assert sum(len(batch[0]) for batch in loader) == 10
+
+
+class DictItems(Dataset):
+    """Text-like items: a dict of tensors with the label under "label", no .targets."""
+
+    def __init__(self, labels):
+        self.labels_list = labels
+
+    def __len__(self):
+        return len(self.labels_list)
+
+    def __getitem__(self, index):
+        return {"input_ids": torch.arange(4) + index, "label": self.labels_list[index]}
+
+
+def test_dict_items_find_their_labels_by_key_and_without_one_the_error_names_both_fixes():
+    wrapped = DCDataset(DictItems([0, 1, 1, 0]), label_key="label")
+    assert wrapped.targets.tolist() == [0, 1, 1, 0]
+    item, index = wrapped[2]
+    assert index == 2 and item["label"] == 1
+    with pytest.raises(
+        InputError, match=r"items are dicts \(input_ids, label\) .* label_key='label'.* \.targets"
+    ):
+        _ = DCDataset(DictItems([0, 1])).targets
+
+
+def test_an_iterable_dataset_is_refused_at_the_wrapper():
+    from torch.utils.data import IterableDataset
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            yield from range(3)
+
+    with pytest.raises(InputError, match=r"needs a map-style dataset .* Stream is iterable only"):
+        DCDataset(Stream())

@@ -233,3 +233,77 @@ def test_without_lightning_datacull_imports_and_the_callback_names_the_extra():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout == 'datacull.lightning needs Lightning: pip install "datacull[lightning]"\n'
+
+
+# ------------------------------------------------------------------------------ the traps of everyday setups
+def test_a_none_loader_with_an_importance_is_refused_naming_the_datamodule_case(tmp_path):
+    dataset = digits_dataset()
+    from datacull.methods.RCAP import RCAPImportance
+
+    importance = RCAPImportance(dataset, logger_object=DCLogger(tmp_path / "loss"), beta=0.25)
+    with pytest.raises(
+        InputError, match=r"would prune nothing: .* LightningDataModule that builds its loader in setup"
+    ):
+        DataCullCallback(None, importance)
+
+
+def test_infobatch_anneals_over_the_trainers_epochs_and_says_so(tmp_path, caplog):
+    from datacull.methods.infobatch import InfoBatchDataLoader
+    from datacull.methods.loss import LossImportance
+
+    dataset = digits_dataset()
+    loader = InfoBatchDataLoader(dataset, 0.5, num_epochs=20, batch_size=128, seed=0)
+    importance = LossImportance(dataset, logger_object=DCLogger(tmp_path / "loss"))
+    model = Recorder(loader)
+    trainer(DataCullCallback(loader, importance), epochs=4, reload_dataloaders_every_n_epochs=1).fit(model)
+    assert loader.num_epochs == 4
+    assert "planned num_epochs=20 but the Trainer runs max_epochs=4" in caplog.text
+    assert model.subset_sizes[3] == N  # the last (1 - delta) of the Trainer's epochs train on all data
+    assert torch.cat(model.weights[3]).eq(1).all()
+
+
+def test_a_mid_epoch_checkpoint_is_refused_in_one_line(tmp_path):
+    from datacull.methods.RS2 import RS2DataLoader
+
+    loader = RS2DataLoader(digits_dataset(), 0.5, batch_size=64, seed=0)
+    checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=5, save_top_k=-1)
+    fit = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[DataCullCallback(loader), checkpoints],
+    )
+    fit.fit(Recorder(loader))
+    path = sorted(tmp_path.glob("*step=5*.ckpt"))[0]
+    again = RS2DataLoader(digits_dataset(), 0.5, batch_size=64, seed=0)
+    resumed = L.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        callbacks=[DataCullCallback(again)],
+    )
+    with pytest.raises(
+        InputError, match=r"written 5 batch\(es\) into epoch 0: .* resumes from the end of an epoch"
+    ):
+        resumed.fit(Recorder(again), ckpt_path=path)
+
+
+def test_a_resample_during_a_pass_keeps_that_pass_weighted_for_its_own_subset():
+    from datacull.methods.infobatch import InfoBatchDataLoader
+
+    loader = InfoBatchDataLoader(digits_dataset(), 0.5, num_epochs=10, batch_size=256, seed=0)
+    losses = np.linspace(0, 1, N)
+    loader.resample(losses)
+    first = loader.sample_weights.clone()
+    steps = []
+    for step, (_, _, index) in enumerate(loader):
+        steps.append((index, loss_weights(loader, index)))
+        if step == 0:  # mid-pass: choose the next pass's subset, an annealing epoch (all weights 1)
+            loader.set_epoch(9)
+            loader.resample(losses)
+    assert all(torch.equal(weights, first[index]) for index, weights in steps)
+    assert any((weights > 1).any() for _, weights in steps)  # the running pass kept its up-weighting
+    assert all(loss_weights(loader, index).eq(1).all() for _, _, index in loader)  # the next pass has its own
