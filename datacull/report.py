@@ -369,11 +369,19 @@ def frontier_points(done: pd.DataFrame) -> pd.DataFrame:
     ].mean()
 
 
+#: A compute this close (relatively) to the frontier's cheapest or dearest point reads that point: a frontier run
+#: spends its budget to the nearest whole step, e.g. 0.1002 of a full run where a 90%-pruned run spends 0.1000.
+FRONTIER_END_TOLERANCE = 0.01
+
+
 def interpolate(points: pd.DataFrame, compute: float, metric: str) -> float:
-    """``metric`` of a frontier at ``compute``, linear between its measured points; NaN outside their range (or
-    with fewer than two)."""
+    """``metric`` of a frontier at ``compute``, linear between its measured points; NaN outside their range (beyond
+    :data:`FRONTIER_END_TOLERANCE` of its ends) or with fewer than two."""
     curve = points.groupby("compute")[metric].mean().sort_index()
-    if len(curve) < 2 or not curve.index[0] - 1e-9 <= compute <= curve.index[-1] + 1e-9:
+    if len(curve) < 2:
+        return float("nan")
+    low, high = curve.index[0], curve.index[-1]
+    if not low * (1 - FRONTIER_END_TOLERANCE) <= compute <= high * (1 + FRONTIER_END_TOLERANCE):
         return float("nan")
     return float(np.interp(compute, curve.index.to_numpy(), curve.to_numpy()))
 

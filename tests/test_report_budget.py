@@ -208,3 +208,16 @@ def test_settings_show_only_what_differs_within_a_comparison(tmp_path):
         "optimizer.lr=0.1",
         "optimizer.lr=0.1",
     ]
+
+
+def test_a_compute_a_whole_step_short_of_the_frontiers_cheapest_point_reads_that_point(frontier):
+    full(frontier, 0, 0.50, compute=0.1002)  # a frontier run rounds its budget to whole steps
+    full(frontier, 1, 0.52, compute=0.1002)
+    method(frontier, "random", 0, 0.48, compute=0.1, rate=0.9)
+    method(frontier, "random", 1, 0.47, compute=0.0985, rate=0.9)  # 1.7% short: outside
+    table = summarize(collect([frontier]))
+    random = row(table, sampler="random")
+    assert (
+        random["delta_frontier_test_acc"] == pytest.approx(0.48 - 0.50)
+        and random["delta_frontier_test_acc_n"] == 1
+    )
