@@ -308,7 +308,45 @@ def export(out: Path, target: Path) -> int:
     for name in ("overlap.csv", "classes.csv"):
         if (out / name).exists():
             shutil.copy2(out / name, target / name)
+    write_runs_table(target)
     return count
+
+
+#: ``runs.csv``: one row per completed run, the numbers every table of STUDY.md is computed from.
+RUN_FIELDS = (
+    "seed",
+    "budget",
+    "compute_budget",
+    "pruning_rate",
+    "realized_pruning_rate",
+    "test_acc",
+    "worst_class_acc",
+    "compute_saved",
+    "samples_trained",
+    "scoring_cost_samples",
+    "full_data_samples",
+    "train_time_s",
+    "scoring_cost_s",
+    "epochs",
+    "steps_trained",
+)
+
+
+def write_runs_table(folder: Path) -> None:
+    """``runs.csv`` in ``folder``: each completed run below it (``s<seed>/<entry>/<job>/summary.json``) as one row:
+    its entry, the fields of ``RUN_FIELDS`` and compute (1 - compute_saved)."""
+    import json
+
+    import pandas as pd
+
+    rows = []
+    for path in sorted(folder.glob("s*/*/*/summary.json")):
+        summary = json.loads(path.read_text())
+        if summary.get("status") == "completed":
+            row = {"entry": path.parent.parent.name, **{key: summary.get(key) for key in RUN_FIELDS}}
+            row["compute"] = 1.0 - summary["compute_saved"]
+            rows.append(row)
+    pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
 
 
 def write_classes(out: Path) -> None:
