@@ -25,6 +25,7 @@ from .datasets.files import ImageFiles, default_workers, stream_batches
 from .distributed import SINGLE, DistContext, all_reduce_sum
 from .errors import DivergenceError
 from .logger import DCLogger
+from .models.external import final_linear
 
 log = logging.getLogger("datacull")
 #: Data stay on the GPU when they take at most this share of its free memory.
@@ -305,7 +306,8 @@ class Engine:
             )
         # the embedding entering the final linear layer: for gradient-norm scores, and for fp32 logits under AMP
         self.capture = FeatureCapture()
-        self.model.head.register_forward_hook(self.capture)
+        self.head = final_linear(self.model, recipe.model.params.get("feature_layer"))
+        self.head.register_forward_hook(self.capture)
 
     # ---------------------------------------------------------------------------------------------- train
     def _autocast(self):
@@ -416,7 +418,7 @@ class Engine:
     @torch.no_grad()
     def _fp32_outputs(self, features: torch.Tensor, labels: torch.Tensor) -> StepOutputs:
         """Logits and losses of the step recomputed by the final layer in fp32, from the embedding it received."""
-        head = self.model.head
+        head = self.head
         logits = F.linear(
             features.float(), head.weight.float(), None if head.bias is None else head.bias.float()
         )

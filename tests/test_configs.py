@@ -17,6 +17,7 @@ from datacull.paths import config_groups
 from datacull.recipe import build_recipe
 
 from .conftest import compose_config, make_sampler, tensor_dataset
+from .test_models import embedding_and_logits
 
 
 @pytest.mark.parametrize("experiment", config_groups()["experiment"])
@@ -66,14 +67,26 @@ def tiny_images(channels: int = 3, size: int = 32, classes: int = 3, count: int 
     return ImageData(images, labels, images[:6], labels[:6], classes=[str(c) for c in range(classes)])
 
 
+#: Model confs that build someone else's module need to be told which.
+MODEL_CHOICE = {
+    "custom": ["model._target_=tests.custom_models.TinyNet"],
+    "torchvision": ["model.arch=mobilenet_v3_small"],
+    "timm": ["model.arch=test_resnet"],
+}
+
+
 @pytest.mark.parametrize("option", config_groups()["model"])
-def test_every_model_conf_builds_a_classifier_with_its_head_split(option):
+def test_every_model_conf_builds_a_classifier_with_its_final_linear_layer(option):
+    if option == "timm":
+        pytest.importorskip("timm")
     data = tiny_images()
-    model = build_recipe(compose_config([f"model={option}"]), CPU).build_model(data)
+    model = build_recipe(compose_config([f"model={option}", *MODEL_CHOICE.get(option, [])]), CPU).build_model(
+        data
+    )
     images = torch.randn(4, 3, 32, 32)
-    logits = model(images)
+    head, embedding, logits = embedding_and_logits(model, images)
     assert logits.shape == (4, 3) and torch.isfinite(logits).all()
-    torch.testing.assert_close(model.head(model.features(images)), logits)
+    torch.testing.assert_close(head(embedding), logits)
 
 
 @pytest.mark.parametrize("option", config_groups()["optimizer"])

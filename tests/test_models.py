@@ -1,4 +1,4 @@
-"""Registered models: shapes on the datasets' image sizes, and the features/head split gradient scores rely on."""
+"""Registered models: shapes on the datasets' image sizes, and the final linear layer gradient scores rely on."""
 
 from __future__ import annotations
 
@@ -6,17 +6,48 @@ import pytest
 import torch
 
 from datacull.catalog import get_model, list_models
+from datacull.errors import InputError
+from datacull.models.external import final_linear
+
+#: What the models that build someone else's module need besides the data set's shape.
+EXTERNAL = {
+    "custom": {"_target_": "tests.custom_models.TinyNet"},
+    "torchvision": {"arch": "mobilenet_v3_small"},
+    "timm": {"arch": "test_resnet"},
+}
+
+
+def embedding_and_logits(model: torch.nn.Module, images: torch.Tensor):
+    """The input of the model's final linear layer (what gradient scores and fp32 logits read) and the output."""
+    captured = {}
+
+    def keep(module, inputs, output):  # returns None: the output stays the model's
+        captured["x"] = inputs[0]
+
+    head = final_linear(model)
+    hook = head.register_forward_hook(keep)
+    logits = model(images)
+    hook.remove()
+    return head, captured["x"], logits
 
 
 @pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("channels, size", [(1, (8, 8)), (3, (32, 32))])
 def test_every_model_classifies_digits_and_cifar_sized_images(name, channels, size):
-    model = get_model(name)(in_channels=channels, image_size=size, num_classes=10)
+    if name == "timm":
+        pytest.importorskip("timm")
+    kwargs = EXTERNAL.get(name, {})
+    if name == "torchvision" and channels != 3:
+        with pytest.raises(InputError, match="model=torchvision takes 3-channel images"):
+            get_model(name)(in_channels=channels, image_size=size, num_classes=10, **kwargs)
+        return
+    model = get_model(name)(in_channels=channels, image_size=size, num_classes=10, **kwargs)
     images = torch.randn(2, channels, *size)
-    features = model.features(images)
-    assert features.shape == (2, model.head.in_features)
-    torch.testing.assert_close(model(images), model.head(features))
-    assert model(images).shape == (2, 10)
+    head, embedding, logits = embedding_and_logits(model, images)
+    assert logits.shape == (2, 10) and embedding.shape == (2, head.in_features)
+    torch.testing.assert_close(head(embedding), logits)
+    if name not in EXTERNAL:  # the built-ins split as features -> head
+        torch.testing.assert_close(model.features(images), embedding)
 
 
 def test_the_cnn_stops_pooling_before_a_feature_map_vanishes():

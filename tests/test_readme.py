@@ -75,3 +75,17 @@ def test_the_quickstart_run_twice_in_one_folder_refreshes_its_scores_every_epoch
         assert namespace["loader"].required_num_samples == round(0.7 * 1797)
     # each run: before epoch e the importance has read epochs 0 .. e-1 of its own run, and nothing else
     assert read_after_each_call == [-1, 0, 1, 2, 3] * 2
+
+
+def test_the_your_model_command_runs_as_printed_with_a_model_of_the_tests(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from datacull.cli import app
+
+    line = next(line for line in README.splitlines() if line.startswith("datacull train model=custom"))
+    arguments = line.split("#")[0].split()[2:]
+    assert arguments == ["model=custom", "model._target_=mypackage.models.Net", "+model.hidden=256"]
+    arguments[1] = "model._target_=tests.custom_models.TinyNet"  # the README's stands for the reader's own
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", *arguments, "trainer.epochs=1", "trainer.progress=log"])
+    assert result.exit_code == 0, result.output
