@@ -80,8 +80,11 @@ def _as_group_choice(override: str) -> str:
 
 
 def _check_group_choices(overrides: list[str]) -> None:
-    """Reject ``group=unknown`` before Hydra composes anything, naming the valid options in one line."""
-    groups = config_groups()
+    """Reject ``group=unknown`` before Hydra composes anything, naming the valid options in one line (a registered
+    implementation without a YAML file is an option too: :mod:`datacull.plugins`)."""
+    from .plugins import register_with_hydra
+
+    groups = register_with_hydra()
     for override in overrides:
         if override.startswith("-") or "=" not in override:
             continue
@@ -218,9 +221,15 @@ def _dotted_keys(node, prefix: str = "") -> set[str]:
 
 
 def _group_file(group: str, option: str):
+    """An option's config: its YAML file, or the node made from its registration."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.load(config_dir() / group / f"{option}.yaml")
+    path = config_dir() / group / f"{option}.yaml"
+    if path.is_file():
+        return OmegaConf.load(path)
+    from .plugins import generated_options
+
+    return OmegaConf.create(generated_options().get(group, {}).get(option, {}))
 
 
 def _one_line(error: BaseException) -> str:

@@ -16,8 +16,10 @@ from omegaconf import DictConfig, open_dict
 from .errors import DatacullError, InputError
 from .outputs import atomic_write_json
 from .paths import config_dir
+from .plugins import register_with_hydra
 
 log = logging.getLogger("datacull")
+register_with_hydra()  # registered methods without a YAML file, also in a launcher's worker processes
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
