@@ -127,7 +127,9 @@ def _check_composes(overrides: list[str]) -> str | None:
             composed = compose(config_name="config", overrides=first_values, return_hydra_config=True)
             # refused here, before Hydra writes .hydra/ and train.log into another run's folder
             folder = Path(str(composed.hydra.sweep.dir if multirun else composed.hydra.run.dir)).expanduser()
-            if not multirun:
+            if (
+                not multirun and int(os.environ.get("RANK", "0")) == 0
+            ):  # other torchrun ranks write a scratch folder
                 _refuse_existing_run(folder)
             _refuse_unwritable(folder, "output_dir (DATACULL_OUTPUT_DIR) or hydra.run.dir / hydra.sweep.dir")
             _refuse_unwritable(Path(str(composed.cache_dir)).expanduser(), "cache_dir (DATACULL_CACHE_DIR)")

@@ -98,3 +98,49 @@ def test_ddp_without_torchrun_says_how_to_launch(tmp_path):
 
     with pytest.raises(InputError, match="torchrun --standalone --nproc_per_node"):
         setup("ddp", "cpu")
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_each_train_one_run(tmp_path):
+    """``torchrun --nnodes=2`` started once per node (here both on this machine, gloo): one run folder, written by
+    the global rank 0, with world_size 2: how a cluster launches it (README, "Several machines")."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATACULL_OUTPUT_DIR": str(tmp_path / "outputs"),
+        "DATACULL_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                "--nproc_per_node=1",
+                f"--node_rank={rank}",
+                "--master_addr=127.0.0.1",
+                f"--master_port={port}",
+                "-m",
+                "datacull",
+                "train",
+                *SETUP,
+                "importance=rcap",
+                "sampler=rcap",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    summaries = [json.loads(path.read_text()) for path in (tmp_path / "outputs").rglob("summary.json")]
+    assert len(summaries) == 1 and summaries[0]["status"] == "completed" and summaries[0]["world_size"] == 2
