@@ -83,7 +83,11 @@ def test_joblib_jobs_run_in_parallel_and_train_the_shared_scoring_run_once(tmp_p
             "InputError: CCS needs 0 <= sampler.beta <= sampler.pruning_rate; got beta=0.4, pruning_rate=0.3",
         ),
         # any other exception (here torch's) is handled the same way, its traceback kept in the job's train.log
-        ("basic", ["sampler=random", "optimizer.lr=-1,0.1"], "ValueError: Invalid learning rate: -1.0"),
+        (
+            "basic",
+            ["sampler=random", "optimizer.momentum=-1,0.9"],
+            "ValueError: Invalid momentum value: -1.0",
+        ),
     ],
     ids=["input-error-joblib", "exception-basic"],
 )
