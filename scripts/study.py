@@ -69,19 +69,20 @@ FRONTIER = {
         "trainer.compute=0.1,0.3,0.5,0.7",
     ],
 }
-#: Same-compute controls of the seed's InfoBatch run (its realized rate and compute differ from seed to seed):
-#: name -> a function of that run's summary giving the overrides.
+#: Same-compute controls of the seed's InfoBatch run (its realized rate and compute differ from seed to seed, in
+#: the fourth decimal: rounded to three, so that the seeds' controls average together): name -> a function of that
+#: run's summary giving the overrides.
 INFOBATCH_CONTROLS = {
     "rs2_at_infobatch_rate": lambda run: [
         "importance=uniform",
         "sampler=rs2",
-        f"sampler.pruning_rate={run['realized_pruning_rate']:.4f}",
+        f"sampler.pruning_rate={run['realized_pruning_rate']:.3f}",
     ],
     "frontier_at_infobatch_compute": lambda run: [
         "importance=uniform",
         "sampler=full",
         "trainer.budget=compute",
-        f"trainer.compute={1.0 - run['compute_saved']:.4f}",
+        f"trainer.compute={1.0 - run['compute_saved']:.3f}",
     ],
 }
 #: Controls at 90%: the other end of the same score, and class-proportional quotas.
@@ -229,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         help="copy every completed run's records from --out into this folder, then stop",
     )
     parser.add_argument(
+        "--tables",
+        type=Path,
+        metavar="DIR",
+        help="print STUDY.md's paired tables from DIR/runs.csv, then stop",
+    )
+    parser.add_argument(
         "--skip-done",
         type=Path,
         action="append",
@@ -241,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.export is not None:
         print(f"exported {export(args.out.resolve(), args.export)} run(s) to {args.export}")
+        return 0
+    if args.tables is not None:
+        print(tables(args.tables))
         return 0
     known = {**METHODS, **FRONTIER, **CONTROLS_90, **EQUAL_STEPS, **LONGER, **INVESTIGATIONS}
     unknown = sorted(set(args.methods.split(",")) - set(known) - set(INFOBATCH_CONTROLS))
@@ -295,6 +305,7 @@ def export(out: Path, target: Path) -> int:
     import json
     import shutil
 
+    write_classes(out)
     count = 0
     for summary_path in sorted(out.glob("s*/*/*/summary.json")):
         if json.loads(summary_path.read_text()).get("status") != "completed":
@@ -347,6 +358,56 @@ def write_runs_table(folder: Path) -> None:
             row["compute"] = 1.0 - summary["compute_saved"]
             rows.append(row)
     pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
+
+
+def tables(folder: Path) -> str:
+    """STUDY.md's tables that ``datacull report`` does not make, from ``folder``'s ``runs.csv`` and ``classes.csv``:
+    InfoBatch against its same-compute controls (paired by seed), and the class balance of each kept set at 90%."""
+    import pandas as pd
+
+    runs = pd.read_csv(folder / "runs.csv")
+    lines = ["InfoBatch against its same-compute controls (test accuracy, points; paired by seed):", ""]
+    lines.append("| seed | InfoBatch | compute | RS2 at its rate | Δ | frontier at its compute | Δ |")
+    lines.append("|---|---|---|---|---|---|---|")
+    by_entry = {entry: frame.set_index("seed") for entry, frame in runs.groupby("entry")}
+    deltas: dict[str, list[float]] = {"rs2": [], "frontier": []}
+    for seed, info in by_entry.get("infobatch", pd.DataFrame()).iterrows():
+        cells = [str(seed), f"{info.test_acc:.4f}", f"{info.compute:.3f}"]
+        for name, entry in (("rs2", "rs2_at_infobatch_rate"), ("frontier", "frontier_at_infobatch_compute")):
+            control = by_entry.get(entry)
+            if control is None or seed not in control.index:
+                cells += ["—", "—"]
+                continue
+            delta = 100 * (info.test_acc - control.loc[seed, "test_acc"])
+            deltas[name].append(delta)
+            cells += [
+                f"{control.loc[seed, 'test_acc']:.4f} (compute {control.loc[seed, 'compute']:.3f})",
+                f"{delta:+.2f}",
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    for name, values in deltas.items():
+        if values:
+            lines.append(
+                f"\nmean Δ vs {name}: {sum(values) / len(values):+.2f} points over {len(values)} seed(s)"
+            )
+    classes_path = folder / "classes.csv"
+    if classes_path.exists():
+        classes = pd.read_csv(classes_path)
+        at_90 = classes[classes["pruning_rate"].round(3) == 0.9]
+        lines += [
+            "",
+            "Class balance of the kept sets at 90% (static samplers: samples kept per class; 100 is balanced):",
+            "",
+        ]
+        lines.append("| entry | seed | fewest | most | classes with < 50 |")
+        lines.append("|---|---|---|---|---|")
+        for (entry, seed), frame in at_90.groupby(["method", "seed"]):
+            kept = frame["kept"]
+            if (
+                kept.sum() <= 1000
+            ):  # a static sampler's kept set (a dynamic one keeps more samples over the run)
+                lines.append(f"| {entry} | {seed} | {kept.min()} | {kept.max()} | {(kept < 50).sum()} |")
+    return "\n".join(lines)
 
 
 def write_classes(out: Path) -> None:
