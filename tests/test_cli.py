@@ -139,6 +139,7 @@ def test_resume_refuses_a_folder_that_is_not_a_run_and_a_completed_run(tmp_path)
     assert result.returncode == 2 and "already completed" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_refused_run_into_a_folder_holding_a_run_writes_nothing(tmp_path):
     run = tmp_path / "run"
     datacull("train", *FAST, f"hydra.run.dir={run}", cwd=tmp_path)

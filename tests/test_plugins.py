@@ -66,6 +66,7 @@ def run(site, cwd, *arguments):
     )
 
 
+@pytest.mark.slow
 def test_an_entry_point_sampler_is_listed_and_trains_from_the_command_line(tmp_path, site):
     listed = run(site, tmp_path, "list")
     assert listed.returncode == 0 and "every_kth" in listed.stdout
