@@ -123,11 +123,15 @@ needs_cifar = pytest.mark.skipif(
 )
 
 
-def datacull(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def datacull(
+    *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m datacull ARGS`` in ``cwd``, its outputs and cache there; ``env`` adds variables."""
     env = {
         **os.environ,
         "DATACULL_OUTPUT_DIR": str(cwd / "outputs"),
         "DATACULL_CACHE_DIR": str(cwd / "cache"),
+        **(env or {}),
     }
     result = subprocess.run(
         [sys.executable, "-m", "datacull", *args],
@@ -160,6 +164,17 @@ def write_image_folder(root: Path, broken: dict[str, bytes] | None = None) -> Pa
     for relative, content in (broken or {}).items():
         (root / relative).write_bytes(content)
     return root
+
+
+def image_folder_overrides(root: Path) -> list[str]:
+    """A run on every image of a folder written by :func:`write_image_folder`."""
+    return [
+        "dataset=imagefolder",
+        f"dataset.root={root}",
+        "dataset.subset_per_class=null",
+        "dataset.test_subset_per_class=null",
+        "dataset.val_fraction=0",
+    ]
 
 
 def log_epochs(logger: DCLogger, trajectory) -> None:

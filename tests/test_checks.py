@@ -12,7 +12,7 @@ import pytest
 from datacull.errors import DataError, InputError
 from datacull.runner import train
 
-from .conftest import fast_config, write_image_folder
+from .conftest import fast_config, image_folder_overrides, write_image_folder
 
 
 @pytest.mark.parametrize(
@@ -56,15 +56,7 @@ def test_a_subset_smaller_than_the_number_of_classes_is_a_warning_in_the_log_and
 
 
 def image_folder_config(tmp_path, root):
-    return fast_config(
-        tmp_path,
-        "dataset=imagefolder",
-        f"dataset.root={root}",
-        "dataset.subset_per_class=null",
-        "dataset.test_subset_per_class=null",
-        "dataset.val_fraction=0",
-        "sampler=full",
-    )
+    return fast_config(tmp_path, *image_folder_overrides(root), "sampler=full")
 
 
 def test_a_class_with_test_samples_but_no_training_samples_is_refused(tmp_path):

@@ -18,7 +18,7 @@ from datacull.errors import DatacullError, DataError, DivergenceError, InputErro
 from datacull.runner import resume as resume_run
 from datacull.runner import train
 
-from .conftest import fast_config, write_image_folder
+from .conftest import fast_config, image_folder_overrides, write_image_folder
 
 
 def failed_summary(run_dir: Path) -> dict:
@@ -173,17 +173,7 @@ def test_bad_dataset_root(tmp_path, prepare, match):
 
 def test_a_good_image_folder_trains(tmp_path):
     root = write_image_folder(tmp_path / "images")
-    summary = train(
-        fast_config(
-            tmp_path,
-            "dataset=imagefolder",
-            f"dataset.root={root}",
-            "dataset.subset_per_class=null",
-            "dataset.test_subset_per_class=null",
-            "dataset.val_fraction=0",
-        ),
-        tmp_path / "run",
-    )
+    summary = train(fast_config(tmp_path, *image_folder_overrides(root)), tmp_path / "run")
     assert summary["status"] == "completed" and summary["num_train_samples"] == 8
 
 

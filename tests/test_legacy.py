@@ -325,35 +325,14 @@ def test_the_rcap_notebooks_lightning_sequence_runs_with_each_meaning(tmp_path, 
         loader = RCAPDataLoader(data, 1 - pruning_rate, batch_size=32, seed=0)
     sizes = []
 
-    class Notebook(lightning.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = torch.nn.Linear(64, 10)
+    def resample():
+        loader.resample(importance.compute_importance())
+        sizes.append(len(loader.sampler))
+        return loader
 
-        def training_step(self, batch, batch_idx):
-            x, y, index = batch
-            losses = torch.nn.functional.cross_entropy(self.net(x), y, reduction="none")
-            logger.log_metric(self.current_epoch, index, losses.detach())
-            return losses.mean()
-
-        def train_dataloader(self):
-            loader.resample(importance.compute_importance())
-            sizes.append(len(loader.sampler))
-            return loader
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    trainer = lightning.Trainer(
-        max_epochs=3,
-        reload_dataloaders_every_n_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
+    notebook_fit(
+        lightning, data, resample, lambda epoch, index, _, losses: logger.log_metric(epoch, index, losses), 3
     )
-    trainer.fit(Notebook())
     expected = math.ceil(kept * 400) if meaning == "kept" else round(kept * 400)
     assert sizes == [expected] * 3
 

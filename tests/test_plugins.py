@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from datacull.plugins import node_from_signature
 
-from .conftest import FAST, REPO
+from .conftest import FAST, REPO, datacull
 
 PLUGIN = '''
 import numpy as np
@@ -50,20 +48,8 @@ def site(tmp_path):
 
 
 def run(site, cwd, *arguments):
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]),
-        "DATACULL_OUTPUT_DIR": str(cwd / "outputs"),
-        "DATACULL_CACHE_DIR": str(cwd / "cache"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "datacull", *arguments],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    path = os.pathsep.join([str(site), str(REPO)])
+    return datacull(*arguments, cwd=cwd, check=False, env={"PYTHONPATH": path})
 
 
 @pytest.mark.slow
