@@ -111,26 +111,20 @@ def torchvision_model(
 
 
 @register_model("timm")
-def timm_model(
-    in_channels: int,
-    image_size: tuple[int, int],
-    num_classes: int,
-    arch: str = "resnet18",
-    pretrained: bool = False,
-    feature_layer: str | None = None,
-    **kwargs: Any,
-) -> nn.Module:
+def timm_model(in_channels: int, image_size: tuple[int, int], num_classes: int, **settings: Any) -> nn.Module:
     """A timm model by name: model.arch=<name> (pip install "datacull[timm]"); no weights unless pretrained.
 
-    ``timm.create_model`` with the data set's classes and channels."""
+    ``timm.create_model`` with the data set's classes and channels; ``feature_layer`` is the engine's."""
     try:
         import timm
     except ImportError:
         raise InputError('model=timm needs timm: pip install "datacull[timm]"') from None
+    settings.pop("feature_layer", None)
+    arch, pretrained = settings.pop("arch", "resnet18"), bool(settings.pop("pretrained", False))
     if arch not in timm.list_models():
         raise InputError(f"model.arch={arch} is not a timm model; `timm.list_models('*resnet*')` lists some")
     return timm.create_model(
-        arch, pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, **kwargs
+        arch, pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, **settings
     )
 
 
