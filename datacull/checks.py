@@ -30,6 +30,7 @@ WHOLE_NUMBERS = {
     "dataset.subset_per_class": (1, True, "training samples of each class; null for all of them"),
     "dataset.test_subset_per_class": (1, True, "test samples of each class; null for all of them"),
     "scoring.epochs": (1, False, "the scoring run's schedule length"),
+    "trainer.steps": (1, True, "an absolute budget in optimizer steps"),
 }
 
 
@@ -57,6 +58,15 @@ def check_settings(cfg: Any) -> None:
         isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0
     ):
         raise InputError(f"optimizer.lr must be a number > 0; got {lr!r}")
+    present, compute = _get(cfg, "trainer.compute")
+    if (
+        present
+        and compute is not None
+        and (isinstance(compute, bool) or not isinstance(compute, int | float))
+    ):
+        raise InputError(
+            f"trainer.compute must be a number in (0, 1] (a share of one full-data run); got {compute!r}"
+        )
     present, rate = _get(cfg, "sampler.pruning_rate")
     if present and (isinstance(rate, bool) or not isinstance(rate, int | float)):
         raise InputError(

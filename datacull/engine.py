@@ -306,7 +306,7 @@ class Engine:
             )
         # the embedding entering the final linear layer: for gradient-norm scores, and for fp32 logits under AMP
         self.capture = FeatureCapture()
-        self.head = final_linear(self.model, recipe.model.params.get("feature_layer"))
+        self.head = final_linear(self.model, recipe.model.params.get("feature_layer"), data.num_classes)
         self.head.register_forward_hook(self.capture)
 
     # ---------------------------------------------------------------------------------------------- train

@@ -87,8 +87,10 @@ def interpret_rate(cls: type, value: float, num_samples: int) -> tuple[float, in
         return value, None, "removed"
     meaning = rate_meaning()
     if meaning is None:
-        if not _warned:
-            _warned = True
+        if not _warned and isinstance(value, int | float) and not isinstance(value, bool):
+            _warned = (
+                True  # (a value that is no number is refused by check_pruning_rate, with its own message)
+            )
             warnings.warn(
                 f"{cls.__name__}(pruning_rate={value:g}) removes {value:.0%} of the samples; DataCull 1.0.2 kept "
                 f"{value:.0%} instead. Set {RATE_VARIABLE}=kept to read it as 1.0.2 did (the fraction kept), or "
@@ -99,7 +101,7 @@ def interpret_rate(cls: type, value: float, num_samples: int) -> tuple[float, in
         return value, None, "removed"
     if meaning == "removed":
         return value, None, "removed"
-    kept = float(value)
+    kept = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else float("nan")
     if not 0.0 < kept <= 1.0:
         raise InputError(
             f"pruning_rate must be in (0, 1] under {RATE_VARIABLE}=kept (the fraction kept, as DataCull 1.0.2 "
@@ -163,6 +165,15 @@ def parse_jsonl(path: Path, num_samples: int | None = None) -> tuple[np.ndarray,
             "folder, with the same shape for every sample"
         )
     table = numbers.reshape(lines, width)
+    raw = np.frombuffer(text.rstrip(b"\n"), dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    separators = np.cumsum((raw == ord(",")) | (raw == ord(":")))
+    per_line = np.diff(np.concatenate([[0], separators[ends], [separators[-1]]]))
+    if (per_line != width - 1).any():  # every line the same number of values, not only the total
+        raise TrajectoryError(
+            f"{path}: line {int(np.flatnonzero(per_line != width - 1)[0]) + 1} holds another number of values than "
+            f"the first ({width - 1}); one metric per folder, with the same shape for every sample"
+        )
     index = table[:, 0].astype(np.int64)
     if (index < 0).any() or (table[:, 0] != index).any():
         raise TrajectoryError(f"{path}: sample indices must be non-negative integers")
@@ -189,13 +200,22 @@ def _stamp(path: Path) -> list[int]:
 def convert_folder(directory: str | os.PathLike, num_samples: int | None = None) -> list[int]:
     """Convert the 1.0.2 epochs of ``directory`` not converted yet into native files beside them; returns the
     epochs converted now. An epoch held in both formats that this did not convert is a one-line error."""
+    directory = Path(directory)
+    if not legacy_epochs(directory):
+        return []
+    from .scoring import file_lock
+
+    with file_lock(
+        directory / ".convert.lock"
+    ):  # DDP ranks or parallel jobs reading one folder convert it once
+        return _convert_locked(directory, num_samples)
+
+
+def _convert_locked(directory: Path, num_samples: int | None) -> list[int]:
     from .logger import epoch_paths
     from .outputs import atomic_save_npy, atomic_write_json
 
-    directory = Path(directory)
     legacy = legacy_epochs(directory)
-    if not legacy:
-        return []
     marker_path = directory / MARKER
     try:
         marker = json.loads(marker_path.read_text()) if marker_path.exists() else {}
@@ -216,9 +236,9 @@ def convert_folder(directory: str | os.PathLike, num_samples: int | None = None)
         atomic_save_npy(values_path, values, durable=False)
         atomic_save_npy(seen_path, seen, durable=False)
         marker[str(epoch)] = stamp
+        atomic_write_json(marker_path, marker)  # epoch by epoch: an interrupted conversion resumes cleanly
         converted.append(epoch)
     if converted:
-        atomic_write_json(marker_path, marker)
         log.info(
             "%s: converted DataCull 1.0.2 epochs %s (epochN.jsonl) to .npy beside them; the .jsonl files are kept",
             directory,

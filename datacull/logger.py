@@ -167,6 +167,7 @@ class DCLogger:
         self._checked_folder = False
         #: what the importance reading this logger expects per sample, set by it: (its name, metric, ndim)
         self.expected: tuple[str, str, int] | None = None
+        self._legacy_adopted: set[int] = set()
         self._adopt_legacy_epochs()
         _LIVE_LOGGERS.add(self)
 
@@ -180,8 +181,9 @@ class DCLogger:
             return
         available = set(saved_epochs(directory))  # converts what is not converted yet
         adopted = sorted(converted_epochs(directory) & available)
-        if adopted:
+        if adopted:  # until this logger writes: then they are another run's, cleared like any other
             self._adopted.update(adopted)
+            self._legacy_adopted = set(adopted)
             log.info(
                 "%s: reading %d epoch(s) written by DataCull 1.0.2 (converted to .npy; the .jsonl files stay)",
                 directory,
@@ -337,6 +339,8 @@ class DCLogger:
     def _start_clean(self) -> None:
         """Before the first write: delete epochs of another run left in the folder, saying so."""
         self._checked_folder = True
+        self._adopted -= self._legacy_adopted  # 1.0.2 epochs were input to read, not this run's
+        self._legacy_adopted = set()
         stale = [epoch for epoch in saved_epochs(self.trajectory_dir) if epoch not in self._adopted]
         if stale and not (self.distributed and dist.get_rank() != 0):
             log.warning(

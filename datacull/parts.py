@@ -296,12 +296,16 @@ def build_parts(
         importance = build_importance(importance_cls, importance_params, dataset, loggers)
         if request is not None and request.reduction is not None and "logits" in importance_cls.requires:
             request = dataclasses.replace(request, reducer=importance.epoch_reducer)
-    budget = resolve_budget(
-        budget,
-        data.train_y.numel(),
-        loader.required_num_samples,
-        recipe.batch_size,
-        0 if request is None else request.cost_samples,
+    budget = (
+        budget
+        if scores_only
+        else resolve_budget(  # `datacull score` trains no subset
+            budget,
+            data.train_y.numel(),
+            loader.required_num_samples,
+            recipe.batch_size,
+            0 if request is None else request.cost_samples,
+        )
     )
     source = ScoreSource(
         loader,

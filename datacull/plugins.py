@@ -51,8 +51,10 @@ def node_from_signature(obj: Any, name: str, kind: str) -> dict[str, Any]:
             node[parameter.name] = 0.5 if (kind, parameter.name) == ("sampler", "pruning_rate") else "???"
         elif isinstance(parameter.default, PLAIN):
             node[parameter.name] = parameter.default
-    if kind == "sampler" and not getattr(obj, "static", False):
-        node.setdefault("resample_every", 1)
+    if kind == "sampler":  # the runner reads these of every sampler, whatever its constructor names
+        node.setdefault("pruning_rate", 0.5)
+        if not getattr(obj, "static", False):
+            node.setdefault("resample_every", 1)
     return node
 
 

@@ -187,6 +187,11 @@ def _damage(summary: dict[str, Any]) -> str:
     for key in ("test_acc", "worst_class_acc", "best_test_acc", "pruning_rate"):
         if not 0.0 <= summary[key] <= 1.0:
             return f"has {key}={summary[key]!r}, outside [0, 1]"
+    compute = summary.get("compute_budget")
+    if summary.get("budget") == "compute" and (
+        isinstance(compute, bool) or not isinstance(compute, int | float)
+    ):
+        return f"has budget='compute' but compute_budget={compute!r}, not a number"
     return ""
 
 
@@ -282,7 +287,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     done["frontier"] = (done["sampler"] == "full") & done["budget"].str.startswith("compute")
     is_full = (done["sampler"] == "full") & ~done["frontier"]
     has_full = is_full.groupby([done[key] for key in CONTEXT_KEYS]).transform("any")
-    done["reference"] = is_full | (~has_full & (done["pruning_rate"] == 0) & ~done["frontier"])
+    shortened = done["budget"].str.startswith("compute")  # trained for less than the whole budget
+    done["reference"] = is_full | (~has_full & (done["pruning_rate"] == 0) & ~shortened)
     for metric in ("test_acc", "worst_class_acc"):
         reference = done[done["reference"]]
         by_seed = reference.groupby([*CONTEXT_KEYS, "seed"])[metric].mean().rename("ref_seed")
@@ -587,9 +593,10 @@ def time_to_accuracy_markdown(reached: pd.DataFrame) -> str:
     if reached.empty:
         return "Time to accuracy: no full-data reference to measure against."
     rows = []
+    show_context = reached["context"].astype(bool).any()
     for _, row in reached.iterrows():
         cells = {"method": row["method"], "budget": str(row["budget"])}
-        if row["context"]:
+        if show_context:
             cells = {"context": row["context"], **cells}
         for margin in ("0.5", "1"):
             compute, where = row[f"within_{margin}_compute"], row[f"within_{margin}_at"]
@@ -658,8 +665,9 @@ def write_report(
         try:
             atomic_write_bytes(out_dir / "report.png", plot(table))
             notes.append(f"wrote {out_dir / 'report.png'}")
-            if curves is not None and not curves.empty:
-                atomic_write_bytes(out_dir / "report_curves.png", plot_curves(curves, table))
+            picture = None if curves is None or curves.empty else plot_curves(curves, table)
+            if picture is not None:  # None: only full-data curves, nothing to set beside them
+                atomic_write_bytes(out_dir / "report_curves.png", picture)
                 notes.append(f"wrote {out_dir / 'report_curves.png'}")
         except ImportError:
             notes.append("report.png skipped: matplotlib is not installed (pip install 'datacull[report]')")
@@ -783,7 +791,7 @@ def learning_curves(runs: pd.DataFrame) -> pd.DataFrame:
     return curves
 
 
-def plot_curves(curves: pd.DataFrame, table: pd.DataFrame) -> bytes:
+def plot_curves(curves: pd.DataFrame, table: pd.DataFrame) -> bytes | None:
     """PNG bytes: per context, one panel per budget kind and pruning rate: each method's test accuracy against
     cumulative compute (mean over seeds at each evaluated epoch), beside the full-data run's own curve (grey) and the
     frontier's end points (black): the picture RS2 argues with."""
@@ -800,7 +808,7 @@ def plot_curves(curves: pd.DataFrame, table: pd.DataFrame) -> bytes:
         for (kind, rate), methods in group[~is_ref].groupby(["kind", "pruning_rate"], sort=True):
             panels.append((context, kind, rate, methods, group[is_ref]))
     if not panels:
-        raise ValueError("no learning curves")
+        return None
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     figure, axes = plt.subplots(

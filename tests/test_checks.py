@@ -27,6 +27,8 @@ from .conftest import fast_config, image_folder_overrides, write_image_folder
         ("seed=1.5", r"seed must be a whole number >= 0"),
         ("optimizer.lr=-0.1", r"optimizer.lr must be a number > 0; got -0.1"),
         ("sampler.pruning_rate=[0.3,0.5]", r"sampler.pruning_rate must be one number in \[0, 1\) .* add -m"),
+        ("trainer.steps=2.5", r"trainer.steps must be a whole number >= 1 \(or null\)"),
+        ("trainer.compute=true", r"trainer.compute must be a number in \(0, 1\]"),
     ],
 )
 def test_a_value_that_cannot_mean_what_it_says_is_refused_before_training(tmp_path, override, message):

@@ -427,3 +427,26 @@ def test_the_static_and_random_notebooks_sequences_keep_1_0_2s_sizes_under_kept(
 
     notebook_fit(lightning, data, resample, lambda *_: None, 2)
     assert sizes == [math.ceil(0.2 * 400)] * 2
+
+
+def test_a_new_run_logging_into_a_1_0_2_folder_does_not_read_the_old_runs_epochs(tmp_path, dataset):
+    folder = tmp_path / "loss"
+    for epoch in range(3):
+        write_jsonl(folder, epoch, np.arange(N), np.full(N, 9.0))  # an earlier 1.0.2 run
+    logger = DCLogger(folder, num_samples=N)
+    importance = RCAPImportance(dataset, logger_object=logger, beta=0.25)
+    logger.log_metric(0, torch.arange(N), torch.full((N,), 0.1))  # this run's first epoch
+    logger.flush()
+    importance.compute_importance()
+    assert importance.sample_losses.max() == pytest.approx(0.1)  # not the old run's 9.0
+    assert (folder / "epoch1.jsonl").exists()  # the originals stay
+
+
+def test_lines_of_different_widths_are_refused_even_when_the_total_fits(tmp_path):
+    folder = tmp_path / "logits"
+    folder.mkdir()
+    (folder / "epoch0.jsonl").write_text(
+        '{"0":[1.0,2.0]}\n{"1":5.0}\n{"2":[1.0,2.0,3.0]}\n'
+    )  # 3 + 2 + 4 = 3 x 3
+    with pytest.raises(TrajectoryError, match=r"line 2 holds another number of values than the first \(2\)"):
+        legacy.parse_jsonl(folder / "epoch0.jsonl")

@@ -93,3 +93,20 @@ def test_a_zoo_model_trains_one_epoch_on_a_cifar_subset(tmp_path, zoo):
     cfg = config(tmp_path, *smoke, *zoo, "trainer.epochs=1", "sampler=random", "importance=uniform")
     summary = train(cfg, tmp_path / "run")
     assert summary["status"] == "completed" and summary["epochs_trained"] == 1
+
+
+def test_a_hidden_linear_layer_is_never_taken_for_the_classifier():
+    class Wide(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(64, 10)
+            self.head = nn.Linear(10, 256)  # called head, but not the classifier
+            self.out = nn.Linear(256, 10)
+
+        def forward(self, x):
+            return self.out(self.head(self.body(x)))
+
+    model = Wide()
+    assert final_linear(model, num_classes=10) is model.out
+    with pytest.raises(InputError, match=r"no nn.Linear layer with 3 outputs \(one per class\)"):
+        final_linear(model, num_classes=3)

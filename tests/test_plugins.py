@@ -103,3 +103,13 @@ def test_a_node_is_made_from_the_constructor_signature():
         "scale": 1.5,
         "resample_every": 1,
     }
+
+
+def test_a_sampler_taking_its_rate_through_kwargs_still_gets_a_pruning_rate_key():
+    class Passes:
+        static = True
+
+        def __init__(self, dataset, **kwargs):
+            pass
+
+    assert node_from_signature(Passes, "passes", "sampler") == {"name": "passes", "pruning_rate": 0.5}

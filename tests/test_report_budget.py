@@ -221,3 +221,52 @@ def test_a_compute_a_whole_step_short_of_the_frontiers_cheapest_point_reads_that
         random["delta_frontier_test_acc"] == pytest.approx(0.48 - 0.50)
         and random["delta_frontier_test_acc_n"] == 1
     )
+
+
+def test_time_to_accuracy_shows_the_context_when_only_some_comparisons_have_one(tmp_path):
+    for lr in (0.1, 0.05):  # dataset alpha: an lr sweep, so its rows carry a context
+        write_run(
+            tmp_path,
+            f"alpha_full_{lr}",
+            config={"optimizer": {"lr": lr}},
+            dataset="alpha",
+            sampler="full",
+            pruning_rate=0.0,
+        )
+        write_run(
+            tmp_path,
+            f"alpha_random_{lr}",
+            config={"optimizer": {"lr": lr}},
+            dataset="alpha",
+            sampler="random",
+        )
+    write_run(tmp_path, "beta_full", dataset="beta", sampler="full", pruning_rate=0.0)
+    write_run(tmp_path, "beta_random", dataset="beta", sampler="random")
+    runs = collect([tmp_path])
+    text = markdown(summarize(runs), failed_runs(runs))
+    assert "| context" in text.split("Time to accuracy")[1]
+
+
+def test_a_report_of_the_frontier_alone_completes_without_a_curves_picture(frontier, tmp_path):
+    from datacull.report import report
+
+    _, _, notes = report([frontier], tmp_path / "out")
+    assert (tmp_path / "out" / "report.md").exists() and not (tmp_path / "out" / "report_curves.png").exists()
+    assert any("report.png" in note for note in notes)
+
+
+def test_a_shortened_run_at_rate_zero_is_never_the_reference(tmp_path):
+    write_run(
+        tmp_path,
+        "short",
+        sampler="random",
+        pruning_rate=0.0,
+        test_acc=0.5,
+        budget="compute",
+        compute_budget=0.3,
+    )
+    write_run(tmp_path, "whole", sampler="random", pruning_rate=0.0, test_acc=0.8)
+    write_run(tmp_path, "method", sampler="random", pruning_rate=0.5, test_acc=0.7)
+    table = summarize(collect([tmp_path]))
+    assert row(table, pruning_rate=0.5, budget="epochs")["delta_test_acc"] == pytest.approx(-0.1)
+    assert not row(table, budget="compute=0.3")["reference"]

@@ -128,10 +128,11 @@ def timm_model(in_channels: int, image_size: tuple[int, int], num_classes: int, 
     )
 
 
-def final_linear(model: nn.Module, name: str | None = None) -> nn.Linear:
+def final_linear(model: nn.Module, name: str | None = None, num_classes: int | None = None) -> nn.Linear:
     """The model's final linear layer, whose input is the per-sample embedding: ``name`` (a module path such as
     ``classifier.1``) when given, else ``head``, ``fc``, ``classifier`` (or its last linear layer), timm's
-    ``get_classifier()``, else the last ``nn.Linear`` the model holds."""
+    ``get_classifier()``, else the last ``nn.Linear`` the model holds; with ``num_classes``, only a layer with that
+    many outputs (a hidden layer or an attention projection is never taken for the classifier)."""
     if name:
         try:
             layer = model.get_submodule(name)
@@ -143,15 +144,20 @@ def final_linear(model: nn.Module, name: str | None = None) -> nn.Linear:
     candidates = [getattr(model, attribute, None) for attribute in ("head", "fc", "classifier")]
     if callable(getattr(model, "get_classifier", None)):
         candidates.append(model.get_classifier())
+
+    def classifies(layer: Any) -> bool:
+        return isinstance(layer, nn.Linear) and (num_classes is None or layer.out_features == num_classes)
+
     for candidate in candidates:
         if isinstance(candidate, nn.Sequential):
             candidate = next((m for m in reversed(candidate) if isinstance(m, nn.Linear)), None)
-        if isinstance(candidate, nn.Linear):
+        if classifies(candidate):
             return candidate
-    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    linears = [module for module in model.modules() if classifies(module)]
     if not linears:
+        outputs = "" if num_classes is None else f" with {num_classes} outputs (one per class)"
         raise InputError(
-            f"{type(model).__name__} has no nn.Linear layer to take per-sample embeddings from: set "
+            f"{type(model).__name__} has no nn.Linear layer{outputs} to take per-sample embeddings from: set "
             "model.feature_layer=<module path of its final linear layer>"
         )
     return linears[-1]
