@@ -403,13 +403,16 @@ def _compare_with_frontier(done: pd.DataFrame) -> None:
         done[f"delta_frontier_{metric}"] = float("nan")
     if points.empty:
         return
-    contexts = dict(tuple(points.groupby(CONTEXT_KEYS, dropna=False)))
+    contexts = {
+        key: (frame, frame.groupby("budget")[["compute", "test_acc", "worst_class_acc"]].mean())
+        for key, frame in points.groupby(CONTEXT_KEYS, dropna=False)
+    }  # each context's points and the frontier of its means, computed once
     for index, run in done[~done["frontier"] & ~done["reference"]].iterrows():
-        context = contexts.get(tuple(run[key] for key in CONTEXT_KEYS))
-        if context is None:
+        found = contexts.get(tuple(run[key] for key in CONTEXT_KEYS))
+        if found is None:
             continue
+        context, means = found
         own = context[context["seed"] == run["seed"]]
-        means = context.groupby("budget")[["compute", "test_acc", "worst_class_acc"]].mean()
         for metric in ("test_acc", "worst_class_acc"):
             value = interpolate(own, run["compute"], metric)
             paired = not math.isnan(value)

@@ -225,21 +225,16 @@ def test_a_compute_a_whole_step_short_of_the_frontiers_cheapest_point_reads_that
 
 def test_time_to_accuracy_shows_the_context_when_only_some_comparisons_have_one(tmp_path):
     for lr in (0.1, 0.05):  # dataset alpha: an lr sweep, so its rows carry a context
-        write_run(
-            tmp_path,
-            f"alpha_full_{lr}",
-            config={"optimizer": {"lr": lr}},
-            dataset="alpha",
-            sampler="full",
-            pruning_rate=0.0,
-        )
-        write_run(
-            tmp_path,
-            f"alpha_random_{lr}",
-            config={"optimizer": {"lr": lr}},
-            dataset="alpha",
-            sampler="random",
-        )
+        for sampler, rate in (("full", 0.0), ("random", 0.5)):
+            config = {"optimizer": {"lr": lr}}
+            write_run(
+                tmp_path,
+                f"alpha_{sampler}_{lr}",
+                config=config,
+                dataset="alpha",
+                sampler=sampler,
+                pruning_rate=rate,
+            )
     write_run(tmp_path, "beta_full", dataset="beta", sampler="full", pruning_rate=0.0)
     write_run(tmp_path, "beta_random", dataset="beta", sampler="random")
     runs = collect([tmp_path])
