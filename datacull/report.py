@@ -47,6 +47,7 @@ RUN_COLUMNS = [
     "scoring_cost_samples",
     "full_data_samples",
     "finished_at",
+    "code",
     "error",
 ]
 FAILED_COLUMNS = [
@@ -136,6 +137,7 @@ def _read_run(path: Path) -> dict[str, Any]:
     # the folder is where the summary was found, not the run_dir it names (a copied folder keeps its old one)
     record.update({key: summary.get(key) for key in RUN_COLUMNS if key in summary and key != "run_dir"})
     record["budget"] = budget_label(summary)
+    record["code"] = code_label(summary.get("code"))
     uses_scores = summary.get("uses_scores", True)
     status = record["status"] = summary.get("status")
     if status == "completed":
@@ -172,6 +174,16 @@ def budget_label(summary: dict[str, Any]) -> str:
         return str(kind)
     compute = summary.get("compute_budget")
     return f"compute={compute:g}" if isinstance(compute, int | float) else "compute=?"
+
+
+def code_label(code: Any) -> str:
+    """A run's code as the report names it: the commit's first 9 hex digits (``+dirty`` when the package or its
+    configs differed from it), the version of a wheel, or ``unrecorded`` (summaries written before runs recorded it)."""
+    if not isinstance(code, dict):
+        return "unrecorded"
+    if code.get("commit"):
+        return str(code["commit"])[:9] + ("+dirty" if code.get("dirty") else "")
+    return f"datacull {code.get('datacull', '?')}"
 
 
 def _damage(summary: dict[str, Any]) -> str:
@@ -302,6 +314,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     aggregations = {
         "runs": ("seed", "size"),
         "seeds": ("seed", lambda seeds: ",".join(str(seed) for seed in sorted(set(seeds)))),
+        "code": ("code", lambda codes: ",".join(sorted(set(codes)))),
         "test_acc_mean": ("test_acc", "mean"),
         "test_acc_std": ("test_acc", "std"),
         "worst_class_acc_mean": ("worst_class_acc", "mean"),
@@ -510,6 +523,7 @@ TABLE_COLUMNS = [
     "wall_time_s_mean",
     "reference",
     "frontier",
+    "code",
 ]
 
 
@@ -556,6 +570,7 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
             "over seeds ± the half-width of its 95% t-interval (n: the differences averaged); an interval that "
             "includes 0 is a tie. time: training seconds + the scoring run's (cached or not)."
         )
+        parts.append(f"code (report.csv names each line's): {code_counts(table)}.")
     if rows and (table["delta_test_acc"].isna() & ~table["reference"]).any():
         parts.append(
             "¹ blank: no full-data reference with the same dataset, model, epochs and settings; make one with "
@@ -589,6 +604,18 @@ def markdown(table: pd.DataFrame, failed: pd.DataFrame) -> str:
             )
         )
     return "\n".join(parts) + "\n"
+
+
+def code_counts(table: pd.DataFrame) -> str:
+    """The commits the averaged runs came from, with how many lines of the table read each: a table that mixes
+    code shows it."""
+    counts: dict[str, int] = {}
+    for codes in table["code"]:
+        for code in str(codes).split(","):
+            counts[code] = counts.get(code, 0) + 1
+    return ", ".join(
+        f"{code} ({count} line{'s' if count > 1 else ''})" for code, count in sorted(counts.items())
+    )
 
 
 def time_to_accuracy_markdown(reached: pd.DataFrame) -> str:

@@ -26,7 +26,7 @@ from .engine import Engine
 from .errors import InputError
 from .outputs import RunFolder, capture_rng, restore_rng
 from .parts import RunParts, build_parts
-from .summary import EpochRow, RunSummary
+from .summary import EpochRow, RunSummary, code_identity
 
 log = logging.getLogger("datacull")
 
@@ -70,6 +70,7 @@ def train(
         run_dir=str(folder.path),
         world_size=context.world_size,
         started_at=checkpoint["started_at"] if checkpoint else _now(),
+        code=code_identity(),
     )
     folder.write_summary(summary)
     try:

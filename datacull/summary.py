@@ -6,7 +6,10 @@ this module imports neither torch nor the methods, so the report starts quickly.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +105,8 @@ class RunSummary:
     finished_at: str | None = _result()
     error: str | None = _result()
     warnings: list[str] | None = _result()  # legal but degenerate settings (datacull/checks.py), as logged
+    #: code_identity() of the process that started the run, or resumed it last
+    code: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The summary as written: results that are not known (None) are left out."""
@@ -112,6 +117,43 @@ class RunSummary:
     def from_json(cls, payload: dict[str, Any]) -> RunSummary:
         known = {column.name for column in fields(cls)}
         return cls(**{key: value for key, value in payload.items() if key in known})
+
+
+#: The source folder of an editable install or a checkout (the package's parent); a wheel has none.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def code_identity() -> dict[str, Any]:
+    """Which code produced a run: datacull's version, the git commit of the checkout it runs from (``dirty``
+    when the package or its configs differ from that commit) and torch's version. A study's number can then be
+    traced to the code that produced it, whatever worktree or machine ran it."""
+    from . import __version__
+
+    identity: dict[str, Any] = {"datacull": __version__, "commit": None, "dirty": None}
+    torch = sys.modules.get(
+        "torch"
+    )  # its own version names the build (+cu130, +cpu); the report does not import it
+    try:
+        identity["torch"] = torch.__version__ if torch is not None else metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        identity["torch"] = None
+    if not (_CHECKOUT / ".git").exists():  # an installed wheel: its version is all there is
+        return identity
+    git = ["git", "-C", str(_CHECKOUT)]
+    try:
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        changes = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "datacull", "conf"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):  # no git on this machine: say nothing rather than guess
+        return identity
+    if commit.returncode == 0:
+        identity["commit"] = commit.stdout.strip()
+        identity["dirty"] = bool(changes.stdout.strip()) if changes.returncode == 0 else None
+    return identity
 
 
 #: What identifies a run among others (a completed summary lacking one is not averaged).

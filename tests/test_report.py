@@ -298,3 +298,22 @@ def test_report_without_a_path_reads_the_output_folder(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["report"])
     assert result.exit_code == 0 and "| random" in result.stdout
     assert (tmp_path / "outputs" / "report.csv").exists()
+
+
+def test_each_line_names_the_code_its_runs_came_from_and_a_mix_shows(tmp_path):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    write_run(
+        tmp_path, "a", sampler="random", seed=0, code={"datacull": "2.0", "commit": commit, "dirty": False}
+    )
+    write_run(
+        tmp_path, "b", sampler="random", seed=1, code={"datacull": "2.0", "commit": commit, "dirty": True}
+    )
+    write_run(tmp_path, "c", sampler="rcap", seed=0)  # written before runs recorded their code
+    write_run(tmp_path, "d", sampler="rcap", seed=1, code={"datacull": "2.0", "commit": None, "dirty": None})
+    table = summarize(collect([tmp_path]))
+    assert row(table, sampler="random")["code"] == "012345678,012345678+dirty"
+    assert row(table, sampler="rcap")["code"] == "datacull 2.0,unrecorded"
+    assert (
+        "code (report.csv names each line's): 012345678 (1 line), 012345678+dirty (1 line), datacull 2.0 (1 line), "
+        "unrecorded (1 line)." in markdown(table, failed_runs(collect([tmp_path])))
+    )

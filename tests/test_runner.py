@@ -5,11 +5,15 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import subprocess
 
 import pandas as pd
 import pytest
+import torch
 from omegaconf import DictConfig, open_dict
 
+import datacull
+from datacull import summary as summary_module
 from datacull.catalog import get_sampler, list_importances, list_samplers
 from datacull.runner import train
 from datacull.sampling import kept_count
@@ -115,6 +119,30 @@ def test_run_folder_is_complete(tmp_path):
         "scoring_wall_time_s",
     ):
         assert key in summary, key
+    assert (
+        summary["code"]["datacull"] == datacull.__version__ and summary["code"]["torch"] == torch.__version__
+    )
+
+
+def test_the_summary_names_the_commit_it_ran_from_and_whether_the_code_differed(tmp_path, monkeypatch):
+    """A study's record must trace to its code: the commit of the checkout, and ``dirty`` once a file changed."""
+    checkout = tmp_path / "checkout"
+    (checkout / "datacull").mkdir(parents=True)
+    (checkout / "datacull" / "a.py").write_text("x = 1\n")
+    (checkout / "notes.txt").write_text("not code\n")
+    git = ["git", "-C", str(checkout), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "first"]):
+        subprocess.run([*git, *command], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setattr(summary_module, "_CHECKOUT", checkout)
+    assert summary_module.code_identity()["commit"] == head
+    assert summary_module.code_identity()["dirty"] is False
+    (checkout / "notes.txt").write_text("an edit outside the package and its configs\n")
+    assert summary_module.code_identity()["dirty"] is False
+    (checkout / "datacull" / "a.py").write_text("x = 2\n")
+    assert summary_module.code_identity()["dirty"] is True
+    monkeypatch.setattr(summary_module, "_CHECKOUT", tmp_path / "an-installed-wheel")
+    assert summary_module.code_identity()["commit"] is None
 
 
 def test_static_method_scores_once_and_the_cache_serves_the_next_run(tmp_path):
