@@ -103,7 +103,7 @@ def test_ddp_without_torchrun_says_how_to_launch(tmp_path):
 @pytest.mark.slow
 def test_two_nodes_of_one_process_each_train_one_run(tmp_path):
     """``torchrun --nnodes=2`` started once per node (here both on this machine, gloo): one run folder, written by
-    the global rank 0, with world_size 2: how a cluster launches it (README, "Several machines")."""
+    the global rank 0, with world_size 2: how a cluster launches it (docs/scaling.md, "Several machines")."""
     import socket
 
     with socket.socket() as probe:

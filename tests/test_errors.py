@@ -1,6 +1,6 @@
 """Bad input: one error naming the problem and the fix, and never a summary that claims `completed`.
 
-Each test is a row of the README's "When something is wrong" table.
+Each test is a row of the table in docs/errors.md.
 """
 
 from __future__ import annotations

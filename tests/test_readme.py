@@ -1,4 +1,4 @@
-"""The README's code blocks run as written."""
+"""The code blocks of the README and of the docs pages run as written."""
 
 from __future__ import annotations
 
@@ -14,11 +14,18 @@ from datacull.methods.rcap import RCAPImportance
 
 from .conftest import tensor_dataset
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
 
 
-def python_block(containing: str) -> str:
-    return next(block for block in re.findall(r"```python\n(.*?)```", README, re.S) if containing in block)
+def page(name: str) -> str:
+    return README if name == "README.md" else (REPO / "docs" / name).read_text()
+
+
+def python_block(containing: str, where: str = "README.md") -> str:
+    return next(
+        block for block in re.findall(r"```python\n(.*?)```", page(where), re.S) if containing in block
+    )
 
 
 def test_your_own_method_example_registers_and_works(tmp_path):
@@ -42,7 +49,7 @@ def test_lightning_example_trains_on_resampled_subsets(tmp_path, monkeypatch):
     pytest.importorskip("lightning")
     monkeypatch.chdir(tmp_path)  # the example writes trajectories/, lightning_logs/ and a checkpoint here
     namespace: dict = {}
-    exec(python_block("DataCullCallback(loader, importance)"), namespace)
+    exec(python_block("DataCullCallback(loader, importance)", "lightning.md"), namespace)
     loader, importance = namespace["loader"], namespace["importance"]
     assert namespace["trainer"].current_epoch == 3
     assert loader.num_resamples == 3 and loader.subset_indices.numel() == loader.required_num_samples
@@ -82,10 +89,32 @@ def test_the_your_model_command_runs_as_printed_with_a_model_of_the_tests(tmp_pa
 
     from datacull.cli import app
 
-    line = next(line for line in README.splitlines() if line.startswith("datacull train model=custom"))
+    line = next(
+        line for line in page("runner.md").splitlines() if line.startswith("datacull train model=custom")
+    )
     arguments = line.split("#")[0].split()[2:]
     assert arguments == ["model=custom", "model._target_=mypackage.models.Net", "+model.hidden=256"]
     arguments[1] = "model._target_=tests.custom_models.TinyNet"  # the README's stands for the reader's own
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["train", *arguments, "trainer.epochs=1", "trainer.progress=log"])
     assert result.exit_code == 0, result.output
+
+
+def test_the_front_door_is_short_and_every_link_it_gives_resolves():
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README)
+    assert links, "the README links nothing"
+    for link in links:
+        if not link.startswith("http"):
+            assert (REPO / link).is_file(), f"README links {link}, which does not exist"
+    pages = {f"docs/{path.name}" for path in (REPO / "docs").glob("*.md")}
+    assert pages <= set(links), f"docs pages the README does not link: {sorted(pages - set(links))}"
+    assert len(README.splitlines()) <= 220, "the README is a front door; put the details in a docs page"
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in (REPO / "docs").glob("*.md")))
+def test_every_relative_link_of_a_docs_page_resolves(name):
+    for link in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", page(name)):
+        if not link.startswith("http"):
+            assert (REPO / "docs" / link).resolve().exists(), (
+                f"docs/{name} links {link}, which does not exist"
+            )
