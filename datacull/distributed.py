@@ -96,6 +96,15 @@ def teardown(context: DistContext) -> None:
         dist.destroy_process_group()
 
 
+#: What a transport says when a peer process died mid-collective (gloo over TCP, NCCL).
+_PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "NCCL communicator was aborted")
+
+
+def lost_a_peer(error: BaseException) -> bool:
+    """Whether ``error`` means another rank stopped: the run cannot continue until every node is back."""
+    return isinstance(error, dist.DistNetworkError) or any(text in str(error) for text in _PEER_LOST)
+
+
 def broadcast_object(context: DistContext, value: Any) -> Any:
     """Rank 0's ``value`` on every rank."""
     if not context.enabled:

@@ -27,6 +27,10 @@ class DivergenceError(DatacullError, RuntimeError):
     """Training produced a NaN or infinite loss."""
 
 
+class LostRankError(DatacullError, RuntimeError):
+    """Another process of a distributed run stopped (a node lost, a worker killed): this one cannot go on."""
+
+
 class UnknownNameError(DatacullError, KeyError):
     """A registry lookup for a name nobody registered."""
 

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from .errors import DatacullError, InputError
+from .errors import DatacullError, InputError, LostRankError
 from .outputs import atomic_write_json
 from .paths import config_dir
 from .plugins import register_with_hydra
@@ -32,7 +32,7 @@ def run_job(cfg: DictConfig) -> float | None:
     """Train one job in Hydra's run folder, under DDP when torchrun started it. An input error ends a single run
     with one line and status 2; in a sweep any error is recorded in the job's summary and the sweep goes on (the
     CLI names the failed jobs when it ends)."""
-    from .distributed import broadcast_object, setup, teardown
+    from .distributed import broadcast_object, lost_a_peer, setup, teardown
     from .runner import train
 
     hydra_config = HydraConfig.get()
@@ -44,7 +44,17 @@ def run_job(cfg: DictConfig) -> float | None:
         context = setup(str(cfg.trainer.get("strategy", "single")), str(cfg.trainer.device))
         if context.enabled and multirun:
             raise InputError("trainer.strategy=ddp runs one configuration per torchrun launch; drop -m")
-        return train(cfg, broadcast_object(context, run_dir), context=context)["test_acc"]
+        run_dir = broadcast_object(context, run_dir)
+        try:
+            return train(cfg, run_dir, context=context)["test_acc"]
+        except Exception as error:
+            if context.enabled and lost_a_peer(error):
+                raise LostRankError(
+                    f"rank {context.rank} lost another rank of the run ({str(error).splitlines()[0][:200]}); once "
+                    f"every node is back, continue it with the same torchrun command and `-m datacull resume "
+                    f"{run_dir}`"
+                ) from error
+            raise
     except Exception as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1" or not (multirun or isinstance(error, DatacullError)):
             raise
@@ -53,7 +63,7 @@ def run_job(cfg: DictConfig) -> float | None:
             _log_to_files_only(f"error: {error}{details}")
             _record_failure(run_dir, error)
             return None
-        if context is None or context.is_main:
+        if context is None or context.is_main or isinstance(error, LostRankError):  # each survivor says it
             print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     finally:

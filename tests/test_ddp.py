@@ -17,6 +17,8 @@ import torch.multiprocessing as mp
 
 from datacull.distributed import DistContext, check_same_on_every_rank
 
+from .conftest import metrics_without_timing
+
 SETUP = ["trainer.strategy=ddp", "trainer.epochs=2", "trainer.num_threads=1", "trainer.progress=log"]
 
 
@@ -100,47 +102,110 @@ def test_ddp_without_torchrun_says_how_to_launch(tmp_path):
         setup("ddp", "cpu")
 
 
-@pytest.mark.slow
-def test_two_nodes_of_one_process_each_train_one_run(tmp_path):
-    """``torchrun --nnodes=2`` started once per node (here both on this machine, gloo): one run folder, written by
-    the global rank 0, with world_size 2: how a cluster launches it (docs/scaling.md, "Several machines")."""
+def free_port() -> int:
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def start_nodes(root: Path, *arguments: str) -> list[subprocess.Popen]:
+    """``torchrun --nnodes=2 --nproc_per_node=1 ... -m datacull <arguments>`` started once per node (both on this
+    machine, gloo), each node in its own process group so that a test can kill a whole node."""
+    port = free_port()
     env = {
         **os.environ,
-        "DATACULL_OUTPUT_DIR": str(tmp_path / "outputs"),
-        "DATACULL_CACHE_DIR": str(tmp_path / "cache"),
+        "DATACULL_OUTPUT_DIR": str(root / "outputs"),
+        "DATACULL_CACHE_DIR": str(root / "cache"),
     }
-    nodes = [
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=2",
+        "--nproc_per_node=1",
+        "--master_addr=127.0.0.1",
+        f"--master_port={port}",
+    ]
+    return [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--nnodes=2",
-                "--nproc_per_node=1",
-                f"--node_rank={rank}",
-                "--master_addr=127.0.0.1",
-                f"--master_port={port}",
-                "-m",
-                "datacull",
-                "train",
-                *SETUP,
-                "importance=rcap",
-                "sampler=rcap",
-            ],
-            cwd=tmp_path,
+            [*command, f"--node_rank={rank}", "-m", "datacull", *arguments],
+            cwd=root,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
         for rank in (0, 1)
     ]
+
+
+def kill_node(node: subprocess.Popen) -> None:
+    """SIGKILL a node: its torchrun agent and every process under it (torchrun starts each worker in a session of
+    its own, so killing the agent's process group would leave the worker training)."""
+    import signal
+
+    def descendants(pid: int) -> list[int]:
+        children = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            children += [int(child) for child in (task / "children").read_text().split()]
+        return children + [grandchild for child in children for grandchild in descendants(child)]
+
+    for pid in [node.pid, *descendants(node.pid)]:
+        os.kill(pid, signal.SIGKILL)
+    node.wait()
+
+
+def wait_nodes(nodes: list[subprocess.Popen]) -> None:
     outputs = [node.communicate(timeout=300)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_each_train_one_run(tmp_path):
+    """``torchrun --nnodes=2`` started once per node (here both on this machine, gloo): one run folder, written by
+    the global rank 0, with world_size 2: how a cluster launches it (docs/scaling.md, "Several machines")."""
+    wait_nodes(start_nodes(tmp_path, "train", *SETUP, "importance=rcap", "sampler=rcap"))
     summaries = [json.loads(path.read_text()) for path in (tmp_path / "outputs").rglob("summary.json")]
     assert len(summaries) == 1 and summaries[0]["status"] == "completed" and summaries[0]["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_a_node_killed_mid_run_stops_the_other_and_both_resume_to_the_uninterrupted_result(tmp_path):
+    """A cluster loses a machine: the surviving node stops (it does not wait on the dead one for hours), and the
+    same two torchrun commands with ``resume`` finish the run exactly as an uninterrupted one."""
+    import time
+
+    setup = [
+        *(o for o in SETUP if not o.startswith("trainer.epochs=")),
+        "trainer.epochs=6",
+        "trainer.batch_size=16",
+    ]
+    arguments = [*setup, "importance=rcap", "sampler=rcap"]
+    for name in ("reference", "killed"):
+        (tmp_path / name).mkdir()
+    reference, killed = tmp_path / "reference" / "run", tmp_path / "killed" / "run"
+    wait_nodes(start_nodes(tmp_path / "reference", "train", *arguments, f"hydra.run.dir={reference}"))
+
+    nodes = start_nodes(tmp_path / "killed", "train", *arguments, f"hydra.run.dir={killed}")
+    deadline = time.monotonic() + 300
+    while not (killed / "checkpoint.pt").exists() and nodes[0].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert nodes[1].poll() is None, "the run ended before a node could be killed"
+    kill_node(nodes[1])  # the whole second machine: its torchrun agent and its worker
+    # the survivor stops within two minutes, rather than waiting on the dead node, and says how to continue
+    survivor = nodes[0].communicate(timeout=120)[0]
+    assert nodes[0].returncode != 0, survivor[-2000:]
+    assert "error: rank 0 lost another rank of the run" in survivor, survivor[-2000:]
+    assert f"-m datacull resume {killed}" in survivor
+    assert json.loads((killed / "summary.json").read_text())["status"] in ("running", "failed")
+    rows = len(pd.read_csv(killed / "metrics.csv"))
+    assert 1 <= rows < 6
+
+    wait_nodes(start_nodes(tmp_path / "killed", "resume", str(killed)))
+    pd.testing.assert_frame_equal(metrics_without_timing(killed), metrics_without_timing(reference))
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["world_size"] == 2
+    assert summary["test_acc"] == json.loads((reference / "summary.json").read_text())["test_acc"]
