@@ -55,7 +55,9 @@ def sampler(name: str, pruning_rate: float, seed: int = 0, epochs: int = 10, dat
     with open_dict(cfg):
         cfg.seed, cfg.sampler.pruning_rate = seed, pruning_rate
         cfg.sampler.update(overrides)
-    return build_loader(cfg, get_sampler(name), data or dataset(), Budget(epochs=epochs))
+    return build_loader(
+        cfg, get_sampler(name), data if data is not None else dataset(), Budget(epochs=epochs)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -268,14 +270,13 @@ def test_rs2_cosine_gives_the_official_learning_rate_at_every_step():
         epochs, per_epoch, lr = case["epochs"], case["steps_per_epoch"], case["lr"]
         factor = rs2_cosine(epochs, min_lr_factor=case["min_lr"] / lr)
         ours = [lr * factor((step / per_epoch) / epochs) for step in case["steps"]]
-        gap = close(
+        close(
             "rs2",
             f"learning rate ({epochs} epochs of {per_epoch} steps)",
             np.divide(ours, case["lrs"]),
             np.ones(len(ours)),
             1e-9,
         )
-        assert gap < 1e-9
 
 
 # ---------------------------------------------------------------------------------------------------- MetriQ
