@@ -288,6 +288,11 @@ class DCDataLoader(DataLoader):
         self.num_resamples += 1
         return indices
 
+    def trained_part(self, order: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """What a pass over ``order`` trains in batches of ``batch_size``: all of it, or with ``drop_last`` only its
+        whole batches, as the DataLoader itself drops the rest (for the runner, which batches the subset itself)."""
+        return order[: order.numel() // batch_size * batch_size] if self.drop_last else order
+
     def validate_importance(self, sample_importance: Any) -> None:
         """One-line errors for scores that cannot be used: missing, wrong length, NaN/inf, negative."""
         name = type(self).__name__

@@ -296,13 +296,22 @@ def build_parts(
         importance = build_importance(importance_cls, importance_params, dataset, loggers)
         if request is not None and request.reduction is not None and "logits" in importance_cls.requires:
             request = dataclasses.replace(request, reducer=importance.epoch_reducer)
+    per_pass = loader.required_num_samples  # what one pass trains: with drop_last, its whole batches only
+    if loader.drop_last and not scores_only:
+        per_pass = per_pass // recipe.batch_size * recipe.batch_size
+        if per_pass == 0:
+            raise InputError(
+                f"sampler={cfg.sampler.name} keeps {loader.required_num_samples} samples per pass, fewer than "
+                f"trainer.batch_size={recipe.batch_size} with sampler.drop_last=true: no pass would train a batch; "
+                "lower trainer.batch_size or set sampler.drop_last=false"
+            )
     budget = (
         budget
         if scores_only
         else resolve_budget(  # `datacull score` trains no subset
             budget,
             data.train_y.numel(),
-            loader.required_num_samples,
+            per_pass,
             recipe.batch_size,
             0 if request is None else request.cost_samples,
         )

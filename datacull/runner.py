@@ -134,8 +134,9 @@ def _run(
             epoch_start = time.perf_counter()
             source.prepare(epoch)
             order = loader.sampler.epoch_order()
-            batches = observers.batches(len(order), engine.batch_size, epoch)
-            stats = engine.train_epoch(epoch, order, loader.sample_weights, source.loggers, batches)
+            trained = loader.trained_part(order, engine.batch_size)
+            batches = observers.batches(len(trained), engine.batch_size, epoch)
+            stats = engine.train_epoch(epoch, trained, loader.sample_weights, source.loggers, batches)
             times_selected += stats.trained
             train_time = time.perf_counter() - epoch_start
             last = engine.budget_spent if budget.steps else epoch + 1 == budget.epochs

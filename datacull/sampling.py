@@ -7,6 +7,7 @@ over samples.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import numpy as np
 import torch
@@ -39,6 +40,13 @@ def kept_count(num_samples: int, pruning_rate: float) -> int:
         return 0
     kept = int(math.floor((1.0 - rate) * num_samples + 0.5 + 1e-9))
     return min(num_samples, max(1, kept))
+
+
+def kept_fraction(pruning_rate: float) -> float:
+    """The kept fraction 1 - p as the decimal a user types (1 - 0.7 -> 0.3, where binary floating point gives
+    0.30000000000000004): what an official code that takes the kept fraction (``--fraction 0.3``) receives, for the
+    samplers' ``official_rounding``."""
+    return float(Decimal(1) - Decimal(repr(float(pruning_rate))))
 
 
 def as_index_tensor(indices) -> torch.Tensor:

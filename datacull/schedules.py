@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from .errors import InputError
 from .registry import register_scheduler
 
 Schedule = Callable[[float], float]
@@ -46,6 +47,23 @@ def cosine(epochs: int, warmup_epochs: float = 0, min_lr_factor: float = 0.0) ->
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * inner))
 
     return _with_warmup(factor, warmup_epochs, epochs)
+
+
+@register_scheduler("rs2_cosine")
+def rs2_cosine(epochs: int, min_lr_factor: float = 0.001) -> Schedule:
+    """RS2's official per-step learning rate, for reproducing its numbers: torch's ``CosineAnnealingLR`` over the run
+    started one epoch late (its ``scheduler.last_epoch = (start_epoch - 1) * len(train_loader)`` with start_epoch 0),
+    floored at ``min_lr_factor`` (the official ``--min_lr 1e-4`` at ``--lr 0.1``). It rises to 2 / (1 + cos(pi/E))
+    times the base rate after the first epoch and ends one epoch short of its floor. docs/methods.md#rs2."""
+    if int(epochs) < 2:
+        raise InputError(
+            f"scheduler=rs2_cosine needs trainer.epochs >= 2 (it starts one epoch late); got {epochs}"
+        )
+    floor, late = float(min_lr_factor), 1.0 / int(epochs)
+    start = 1.0 + math.cos(
+        math.pi * late
+    )  # the official schedule starts at the base rate, one epoch before its peak
+    return lambda progress: floor + (1.0 - floor) * (1.0 + math.cos(math.pi * (progress - late))) / start
 
 
 @register_scheduler("step")

@@ -290,3 +290,33 @@ def test_resume_refuses_a_config_edited_since_its_checkpoint(tmp_path):
         yaml.safe_dump({**config, "trainer": {**config["trainer"], "progress": "bar"}})
     )
     assert resume(run)["status"] == "completed"
+
+
+def test_rs2_official_settings_train_whole_batches_and_are_charged_what_they_train(tmp_path):
+    cfg = fast_config(
+        tmp_path,
+        "sampler=rs2",
+        "importance=uniform",
+        "sampler.official_rounding=true",
+        "sampler.drop_last=true",
+        "scheduler=rs2_cosine",
+    )
+    summary = train(cfg, tmp_path / "run")
+    rows = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    # 120 samples, p = 0.5: rounds of 60, of which batch 32 trains one whole batch, as the official loader
+    assert rows["subset_size"].tolist() == [60, 60] and rows["samples_trained"].tolist() == [32, 32]
+    assert rows["steps"].tolist() == [1, 1]
+    assert summary["samples_trained"] == 64 and summary["compute_saved"] == pytest.approx(1 - 64 / 240)
+    assert summary["realized_pruning_rate"] == pytest.approx(0.5)
+    # the official schedule starts one epoch late: the second epoch's step runs above the base rate
+    assert rows["lr"].iloc[1] > cfg.optimizer.lr
+
+
+def test_drop_last_with_a_round_smaller_than_a_batch_is_refused(tmp_path):
+    from datacull.errors import InputError
+
+    cfg = fast_config(
+        tmp_path, "sampler=rs2", "importance=uniform", "sampler.pruning_rate=0.9", "sampler.drop_last=true"
+    )
+    with pytest.raises(InputError, match="drop_last"):
+        train(cfg, tmp_path / "run")

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from datacull.schedules import constant, cosine, linear, step
+from datacull.errors import InputError
+from datacull.schedules import constant, cosine, linear, rs2_cosine, step
 
 
 def test_cosine_runs_from_the_base_rate_to_its_floor():
@@ -38,3 +39,16 @@ def test_linear_decays_to_zero_after_its_warmup():
     factor = linear(epochs=10, warmup_epochs=1)
     assert factor(0.05) == pytest.approx(0.5, rel=1e-6) and factor(0.1) == pytest.approx(1.0, rel=1e-6)
     assert factor(0.55) == pytest.approx(0.5) and factor(1.0) == pytest.approx(0.0)
+
+
+def test_rs2_cosine_is_a_cosine_one_epoch_late_from_the_base_rate():
+    factor = rs2_cosine(epochs=10, min_lr_factor=0.001)
+    peak = 2 / (1 + math.cos(math.pi / 10))  # 1.025: where the first epoch ends
+    assert factor(0.0) == pytest.approx(1.0) and factor(0.1) == pytest.approx(0.001 + 0.999 * peak)
+    assert max(factor(i / 1000) for i in range(1001)) == pytest.approx(factor(0.1))
+    # one epoch short of the floor at the end: the cosine's value at 9 of 10 epochs, rescaled
+    assert factor(1.0) == pytest.approx(
+        0.001 + 0.999 * (1 + math.cos(0.9 * math.pi)) / (1 + math.cos(0.1 * math.pi))
+    )
+    with pytest.raises(InputError, match="epochs >= 2"):
+        rs2_cosine(epochs=1)

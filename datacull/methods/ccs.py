@@ -10,7 +10,7 @@ import torch
 from ..errors import InputError
 from ..registry import register_sampler
 from ..samplers import RankingSampler
-from ..sampling import as_score_tensor, sample_per_class
+from ..sampling import as_score_tensor, kept_fraction, sample_per_class
 
 log = logging.getLogger("datacull")
 
@@ -50,8 +50,9 @@ class CCSDataLoader(RankingSampler):
 
     Coverage-centric coreset selection (Zheng et al., ICLR 2023): cut the floor(beta N) hardest samples, split the
     rest into ``num_strata`` equal-width score strata and fill the budget from the smallest stratum up, uniformly
-    inside each; ``beta="auto"`` takes the paper's value for the pruning rate (:data:`PAPER_BETA`). Definition,
-    defaults and differences from the paper: docs/methods.md#ccs.
+    inside each; ``beta="auto"`` takes the paper's value for the pruning rate (:data:`PAPER_BETA`).
+    ``official_rounding`` cuts and keeps the official counts, int(beta N) and int((1 - p) N). Definition, defaults
+    and differences from the paper and official code: docs/methods.md#ccs.
     """
 
     paper = "Zheng et al., Coverage-centric Coreset Selection for High Pruning Rates, ICLR 2023"
@@ -65,6 +66,7 @@ class CCSDataLoader(RankingSampler):
         num_strata: int = 50,
         descending: bool | None = None,
         beta_table: str = "cifar10",
+        official_rounding: bool = False,
         **kwargs,
     ):
         if int(num_strata) < 1:
@@ -88,11 +90,15 @@ class CCSDataLoader(RankingSampler):
             )
         self.beta = float(beta)
         self.num_strata = int(num_strata)
+        self.num_cut = math.floor(self.total_num_samples * self.beta + 1e-9)
+        if official_rounding:  # train.py: mis_num = int(mis_ratio * N), coreset_num = int(coreset_ratio * N)
+            self.num_cut = int(self.beta * self.total_num_samples)
+            self.required_num_samples = max(1, int(kept_fraction(removed) * self.total_num_samples))
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         scores = as_score_tensor(sample_importance)
         hardest_first = self.hardest_first(sample_importance, default_higher_is_harder=False)
-        pool = hardest_first[math.floor(self.total_num_samples * self.beta + 1e-9) :]
+        pool = hardest_first[self.num_cut :]
         pool_scores = scores[pool]
         low, high = pool_scores.min(), pool_scores.max()
         width = (high - low) / self.num_strata

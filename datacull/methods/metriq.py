@@ -8,7 +8,7 @@ import torch
 from ..data import DCDataLoader
 from ..errors import InputError
 from ..registry import register_sampler
-from ..sampling import apportion, class_counts, sample_per_class
+from ..sampling import apportion, class_counts, kept_fraction, sample_per_class
 
 
 @register_sampler("metriq")
@@ -17,8 +17,9 @@ class MetriQDataLoader(DCDataLoader):
 
     MetriQ (Vysogorets et al., 2024; "Random+MetriQ"): class keep densities proportional to 1 - acc_c, saturated
     classes capped and their surplus shared, samples uniform inside each class; the accuracies come from a query
-    run on the training set minus a validation split, never from the test set. Definition, defaults and
-    differences from the paper: docs/methods.md#metriq.
+    run on the training set minus a validation split, never from the test set. ``official_rounding`` keeps the
+    official count, int(N (1 - p)). Definition, defaults and differences from the paper and official code:
+    docs/methods.md#metriq.
     """
 
     paper = "Vysogorets et al., Robust Data Pruning: Uncovering and Overcoming Implicit Bias (MetriQ), arXiv 2404.05579, 2024"
@@ -27,9 +28,20 @@ class MetriQDataLoader(DCDataLoader):
     needs_class_accuracy = True
 
     def __init__(
-        self, dataset, pruning_rate: float, class_wise_acc=None, query_epochs: int | None = None, **kwargs
+        self,
+        dataset,
+        pruning_rate: float,
+        class_wise_acc=None,
+        query_epochs: int | None = None,
+        official_rounding: bool = False,
+        **kwargs,
     ):
         super().__init__(dataset, pruning_rate, static=True, **kwargs)
+        if (
+            official_rounding
+        ):  # the official Linear schedule's int(N * (start_frac - |final_frac - start_frac|))
+            fraction = kept_fraction(self.pruning_rate)
+            self.required_num_samples = max(1, int(self.total_num_samples * (1.0 - abs(fraction - 1.0))))
         self.query_epochs = None if query_epochs is None else int(query_epochs)
         self.class_wise_acc: np.ndarray | None = None
         if class_wise_acc is not None:

@@ -6,7 +6,13 @@ import torch
 
 from ..data import DCDataLoader
 from ..registry import register_sampler
-from ..sampling import random_subset
+from ..sampling import kept_fraction, random_subset
+
+
+def official_round_size(num_samples: int, pruning_rate: float) -> int:
+    """The official ``CoresetMethod.coreset_size``: Python's ``round(N * fraction)`` (half to even) of the kept
+    fraction as typed; at least one sample."""
+    return min(num_samples, max(1, round(num_samples * kept_fraction(pruning_rate))))
 
 
 @register_sampler("rs2")
@@ -15,7 +21,9 @@ class RS2DataLoader(DCDataLoader):
 
     RS2 (Okanovic et al., ICLR 2024): each round takes the next round((1 - p) N) indices of a shuffled
     permutation, so every sample is seen once before any is seen twice (with replacement: an independent uniform
-    subset each round). Definition, defaults and differences from the paper: docs/methods.md#rs2.
+    subset each round). ``official_rounding`` takes the official round size, ``round(fraction * N)`` (half to
+    even); ``drop_last`` trains only each round's whole batches, as the official loader does. Definition, defaults
+    and differences from the paper and official code: docs/methods.md#rs2.
     """
 
     paper = (
@@ -30,9 +38,12 @@ class RS2DataLoader(DCDataLoader):
         pruning_rate: float,
         sampling_with_replacement: bool = False,
         stratify: bool = False,
+        official_rounding: bool = False,
         **kwargs,
     ):
         super().__init__(dataset, pruning_rate, static=False, **kwargs)
+        if official_rounding:
+            self.required_num_samples = official_round_size(self.total_num_samples, self.pruning_rate)
         self.sampling_with_replacement = bool(sampling_with_replacement)
         self.stratify = bool(stratify)
         self.permutation = torch.randperm(self.total_num_samples, generator=self.rng)

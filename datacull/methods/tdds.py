@@ -176,16 +176,28 @@ def window_scores(terms: torch.Tensor, valid: torch.Tensor, pairs: int, decay: f
 class TDDSDataLoader(RankingSampler):
     """Static: keep the highest-scoring (most informative) fraction, as TDDS selects.
 
-    As the official ``data_subset.py``: no class balancing, no stratification, ties broken at random; scores that
-    declare the opposite direction keep their lowest (``descending`` overrides). Definition, defaults and
-    differences from the paper: docs/methods.md#tdds.
+    As the official ``data_subset.py``, no class balancing and no stratification; ties broken at random; scores
+    that declare the opposite direction keep their lowest (``descending`` overrides). ``official_rounding`` keeps
+    the official count, N - int(p * N). Definition, defaults and differences from the paper and official code:
+    docs/methods.md#tdds.
     """
 
     paper = TDDSImportance.paper
     static = True
 
-    def __init__(self, dataset, pruning_rate: float, descending: bool | None = None, **kwargs):
+    def __init__(
+        self,
+        dataset,
+        pruning_rate: float,
+        descending: bool | None = None,
+        official_rounding: bool = False,
+        **kwargs,
+    ):
         super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
+        if official_rounding:  # data_subset.py keeps data_mask[int(subset_rate * N):]
+            self.required_num_samples = self.total_num_samples - int(
+                self.pruning_rate * self.total_num_samples
+            )
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         return self.keep_hardest(sample_importance, default_higher_is_harder=True)
