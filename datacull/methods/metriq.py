@@ -37,9 +37,8 @@ class MetriQDataLoader(DCDataLoader):
         **kwargs,
     ):
         super().__init__(dataset, pruning_rate, static=True, **kwargs)
-        if (
-            official_rounding
-        ):  # the official Linear schedule's int(N * (start_frac - |final_frac - start_frac|))
+        if official_rounding:
+            # the official Linear schedule's int(N * (start_frac - |final_frac - start_frac|)), in floating point
             fraction = kept_fraction(self.pruning_rate)
             self.required_num_samples = max(1, int(self.total_num_samples * (1.0 - abs(fraction - 1.0))))
         self.query_epochs = None if query_epochs is None else int(query_epochs)
