@@ -495,14 +495,7 @@ def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 TABLE_COLUMNS = [
-    "dataset",
-    "model",
-    "epochs",
-    "budget",
-    "importance",
-    "sampler",
-    "pruning_rate",
-    "settings",
+    *GROUP_KEYS,
     "runs",
     "seeds",
     "test_acc_mean",

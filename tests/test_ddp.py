@@ -22,12 +22,16 @@ from .conftest import metrics_without_timing
 SETUP = ["trainer.strategy=ddp", "trainer.epochs=2", "trainer.num_threads=1", "trainer.progress=log"]
 
 
-def torchrun(tmp_path: Path, *overrides: str) -> Path:
-    env = {
+def env_for(root: Path) -> dict[str, str]:
+    """The environment of a launch whose run folders and caches go under ``root``."""
+    return {
         **os.environ,
-        "DATACULL_OUTPUT_DIR": str(tmp_path / "outputs"),
-        "DATACULL_CACHE_DIR": str(tmp_path / "cache"),
+        "DATACULL_OUTPUT_DIR": str(root / "outputs"),
+        "DATACULL_CACHE_DIR": str(root / "cache"),
     }
+
+
+def torchrun(tmp_path: Path, *overrides: str) -> Path:
     command = [
         sys.executable,
         "-m",
@@ -40,7 +44,9 @@ def torchrun(tmp_path: Path, *overrides: str) -> Path:
         *SETUP,
         *overrides,
     ]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (run,) = [path for path in (tmp_path / "outputs" / "runs").iterdir()]  # one folder, written by rank 0
     return run
@@ -112,13 +118,8 @@ def free_port() -> int:
 
 def start_nodes(root: Path, *arguments: str) -> list[subprocess.Popen]:
     """``torchrun --nnodes=2 --nproc_per_node=1 ... -m datacull <arguments>`` started once per node (both on this
-    machine, gloo), each node in its own process group so that a test can kill a whole node."""
+    machine, gloo)."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATACULL_OUTPUT_DIR": str(root / "outputs"),
-        "DATACULL_CACHE_DIR": str(root / "cache"),
-    }
     command = [
         sys.executable,
         "-m",
@@ -132,11 +133,10 @@ def start_nodes(root: Path, *arguments: str) -> list[subprocess.Popen]:
         subprocess.Popen(
             [*command, f"--node_rank={rank}", "-m", "datacull", *arguments],
             cwd=root,
-            env=env,
+            env=env_for(root),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,
         )
         for rank in (0, 1)
     ]
