@@ -3,6 +3,8 @@ registry kept apart from the implementations (no import circle; the light comman
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,31 @@ def test_every_conf_file_names_a_registered_implementation_and_back(kind, group)
     for option in config_groups()[group]:
         text = (config_dir() / group / f"{option}.yaml").read_text()
         assert f"name: {option}\n" in text, f"{group}/{option}.yaml must say name: {option}"
+
+
+@pytest.mark.parametrize("kind", ["importance", "sampler"])
+def test_every_built_in_method_has_its_section_in_the_methods_document(kind):
+    """A new method is one file under datacull/methods/ plus its docs/methods.md section; this holds the second."""
+    sections = set(
+        re.findall(
+            r"^## (\S+)$", (Path(__file__).resolve().parents[1] / "docs" / "methods.md").read_text(), re.M
+        )
+    )
+    built_in = {
+        entry.name for entry in catalog.list_entries(kind) if entry.obj.__module__.startswith("datacull.")
+    }
+    assert built_in, kind
+    assert built_in <= sections, f"no '## name' section in docs/methods.md for {sorted(built_in - sections)}"
+
+
+def test_every_file_of_the_methods_package_is_imported_without_being_listed():
+    import datacull.methods
+
+    files = {
+        path.stem for path in Path(datacull.methods.__file__).parent.glob("*.py") if path.stem != "__init__"
+    }
+    assert set(datacull.methods.__all__) == files
+    assert all(f"datacull.methods.{name}" in sys.modules for name in files)
 
 
 def test_unknown_name_lists_the_known_ones():

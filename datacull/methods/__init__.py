@@ -1,4 +1,4 @@
-"""Built-in methods, one file each, registered by name.
+"""Built-in methods, one file each, registered by name when this package imports them all.
 
 The original DataCull's import paths (``datacull.methods.CCS``, ``.TDDS``, ``.MetriQ``, ``.RS2``, ``.RCAP``)
 are provided as alias modules rather than files, so that case-insensitive file systems never see
@@ -7,57 +7,18 @@ are provided as alias modules rather than files, so that case-insensitive file s
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 import types
 
-from . import (
-    aum,
-    cartography,
-    ccs,
-    el2n,
-    entropy,
-    epsilon_greedy,
-    forgetting,
-    full,
-    grand,
-    infobatch,
-    least_confidence,
-    loss,
-    margin,
-    metriq,
-    random,
-    rcap,
-    rs2,
-    tdds,
-    topk,
-    ucb,
-    uniform,
-)
+#: Every built-in method module, found by listing the package: a new method is one file here (plus its
+#: docs/methods.md section), registered when this package is imported.
+__all__ = sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+for _module_name in __all__:
+    importlib.import_module(f"{__name__}.{_module_name}")
 
-#: Every built-in method module; importing one registers its importances and samplers.
-__all__ = [
-    "aum",
-    "cartography",
-    "ccs",
-    "el2n",
-    "entropy",
-    "epsilon_greedy",
-    "forgetting",
-    "full",
-    "grand",
-    "infobatch",
-    "least_confidence",
-    "loss",
-    "margin",
-    "metriq",
-    "random",
-    "rcap",
-    "rs2",
-    "tdds",
-    "topk",
-    "ucb",
-    "uniform",
-]
+from . import aum, ccs, metriq, rcap, rs2, tdds  # noqa: E402  (the original's paths below name them)
 
 _ORIGINAL_PATHS = {
     "CCS": (ccs.CCSDataLoader, aum.AUMImportance),
