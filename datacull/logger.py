@@ -166,7 +166,7 @@ class DCLogger:
         self.save_every_k_epoch = int(save_every_k_epoch)
         self.num_samples = num_samples
         self.dtype = dtype
-        self._use_process_group = bool(distributed)
+        self.use_process_group = bool(distributed)  # merge the ranks of a process group (``distributed=``)
         self._context: DistContext | None = None  # fixed when it first logs (see ``context``)
         # epochs read with flush=True, deleted by rank 0 at the next write
         self._read_by_all: set[int] = set()
@@ -189,7 +189,7 @@ class DCLogger:
     def context(self) -> DistContext:
         """The ranks this logger merges: the process group it first logged under (one destroyed before the process
         ends does not change it), until then the current one."""
-        return self._context or process_group(self._use_process_group)
+        return self._context or process_group(self.use_process_group)
 
     @property
     def distributed(self) -> bool:

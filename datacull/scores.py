@@ -114,7 +114,8 @@ class ScoreSource:
         if self.online and self.scores_for != epoch:  # e.g. resumed after the last epoch of an earlier fit
             self.refresh(epoch)
         self.loader.set_epoch(epoch)
-        self.loader.resample(self.scores if self.loader.uses_scores is not False else None)  # checks the ranks agree
+        # under DDP resample() checks that every rank chose the same subset
+        self.loader.resample(self.scores if self.loader.uses_scores is not False else None)
 
     def epoch_end(self, epoch: int, last: bool) -> None:
         """After ``epoch``: write what the loggers buffered and, when the next epoch resamples, refresh an online
