@@ -127,21 +127,26 @@ def barrier(context: DistContext) -> None:
         dist.barrier()
 
 
-def gather_rows(context: DistContext, rows: torch.Tensor) -> torch.Tensor | None:
-    """Concatenate every rank's ``rows`` (same trailing shape, any count) on rank 0; None elsewhere."""
+def gather_rows(
+    context: DistContext, rows: torch.Tensor, counts: list[int] | None = None
+) -> torch.Tensor | None:
+    """Concatenate every rank's ``rows`` (same trailing shape, any count) on rank 0; None elsewhere. ``counts``,
+    every rank's number of rows when the caller knows them already, saves a collective."""
     if not context.enabled:
         return rows
-    count = torch.tensor([rows.shape[0]], device=rows.device)
-    counts = [torch.zeros_like(count) for _ in range(context.world_size)]
-    dist.all_gather(counts, count)
-    largest = int(max(int(c) for c in counts))
+    if counts is None:
+        count = torch.tensor([rows.shape[0]], device=rows.device)
+        gathered_counts = [torch.zeros_like(count) for _ in range(context.world_size)]
+        dist.all_gather(gathered_counts, count)
+        counts = [int(c) for c in gathered_counts]
+    largest = max(counts)
     padded = torch.zeros((largest, *rows.shape[1:]), dtype=rows.dtype, device=rows.device)
     padded[: rows.shape[0]] = rows
     gathered = [torch.zeros_like(padded) for _ in range(context.world_size)]
     dist.all_gather(gathered, padded)
     if not context.is_main:
         return None
-    return torch.cat([part[: int(n)] for part, n in zip(gathered, counts, strict=True)])
+    return torch.cat([part[:n] for part, n in zip(gathered, counts, strict=True)])
 
 
 def gather_objects(context: DistContext, value: Any) -> list[Any]:

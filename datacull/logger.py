@@ -343,8 +343,9 @@ class DCLogger:
         if not self._values:  # a rank with an empty shard still takes part, with no rows
             self._indices.append(torch.zeros(0, dtype=torch.long, device=device))
             self._values.append(torch.zeros((0, *width), dtype=self.dtype, device=device))
-        indices = gather_rows(context, torch.cat(self._indices).to(device).long())
-        values = gather_rows(context, torch.cat(self._values).to(self.dtype))
+        counts = [count for count, _, _ in sent]
+        indices = gather_rows(context, torch.cat(self._indices).to(device).long(), counts)
+        values = gather_rows(context, torch.cat(self._values).to(self.dtype), counts)
         if context.is_main:
             self._indices[:] = [indices]
             self._values[:] = [values]
