@@ -10,8 +10,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Subset, TensorDataset
 
+from .distributed import (
+    DistContext,
+    broadcast_object,
+    check_same_on_every_rank,
+    gather_objects,
+    process_group,
+    rank_share,
+    rank_share_size,
+)
 from .errors import InputError
 from .legacy import RATE_VARIABLE, interpret_rate
 from .sampling import as_index_tensor, check_pruning_rate, kept_count
@@ -112,31 +121,100 @@ class DCDataset(Dataset):
         return self._targets
 
 
-class SubsetSampler(Sampler[int]):
-    """Yields the current subset's indices, freshly shuffled on every pass when ``shuffle`` is set."""
+class _PickledGenerator:
+    """A ``torch.Generator`` in a pickle, as plain bytes: a generator pickles its state as a temporary tensor, which
+    ``torch.multiprocessing``'s spawn (Lightning's ``ddp_spawn``) shares through a file descriptor that is closed
+    before the child starts ("bad value(s) in fds_to_keep")."""
 
-    def __init__(self, indices: torch.Tensor, shuffle: bool, generator: torch.Generator):
+    def __init__(self, generator: torch.Generator):
+        self.device = str(generator.device)
+        self.state = generator.get_state().numpy().tobytes()
+
+    def restore(self) -> torch.Generator:
+        generator = torch.Generator(self.device)
+        generator.set_state(torch.frombuffer(bytearray(self.state), dtype=torch.uint8))
+        return generator
+
+
+class _GeneratorsPickleAsBytes:
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            name: _PickledGenerator(value) if isinstance(value, torch.Generator) else value
+            for name, value in self.__dict__.items()
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            self.__dict__[name] = value.restore() if isinstance(value, _PickledGenerator) else value
+
+
+class SubsetSampler(_GeneratorsPickleAsBytes, DistributedSampler):
+    """Yields the current subset's indices, freshly shuffled on every pass when ``shuffle`` is set.
+
+    Under ``torch.distributed`` (a process group of several ranks initialised, and ``distributed`` set) a pass
+    yields this rank's share of the shuffled subset (:func:`datacull.distributed.rank_share`): the shares are
+    disjoint, cover the subset and give every rank the same number of batches. It is a ``DistributedSampler``
+    so that Lightning, which would otherwise wrap the loader's sampler in its own, leaves it as it is.
+    ``set_epoch(e)`` (what Lightning and ``DistributedSampler`` loops call) makes the order of epoch e a function of
+    the seed and e alone; without it every pass draws the next order from the generator.
+    """
+
+    def __init__(
+        self,
+        indices: torch.Tensor,
+        shuffle: bool,
+        seed: int,
+        *,
+        batch_size: int = 1,
+        drop_last: bool = False,
+        distributed: bool = True,
+    ):
+        # not DistributedSampler.__init__: it needs the process group now, this sampler looks for it at every pass
         self.indices = indices
         self.shuffle = shuffle
-        self.generator = generator
+        self.seed = int(seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.epoch: int | None = None
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.distributed = distributed
+
+    @property
+    def context(self) -> DistContext:
+        return process_group(self.distributed)
+
+    @property
+    def num_replicas(self) -> int:
+        return self.context.world_size
+
+    @property
+    def rank(self) -> int:
+        return self.context.rank
 
     def set_indices(self, indices: torch.Tensor) -> None:
         self.indices = indices
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
     def epoch_order(self) -> torch.Tensor:
-        """The order of one pass over the subset, as an index tensor (what ``__iter__`` walks)."""
+        """The order of one pass over the whole subset, every rank's share included, as an index tensor."""
         if not self.shuffle:
             return self.indices
-        return self.indices[torch.randperm(self.indices.numel(), generator=self.generator)]
+        generator = (
+            self.generator if self.epoch is None else torch.Generator().manual_seed(self.seed + self.epoch)
+        )
+        return self.indices[torch.randperm(self.indices.numel(), generator=generator)]
 
     def __iter__(self):
-        return iter(self.epoch_order().tolist())
+        share = rank_share(self.epoch_order(), self.context, self.batch_size, self.drop_last)
+        return iter(share.tolist())
 
     def __len__(self) -> int:
-        return int(self.indices.numel())
+        return rank_share_size(int(self.indices.numel()), self.context, self.batch_size, self.drop_last)
 
 
-class DCDataLoader(DataLoader):
+class DCDataLoader(_GeneratorsPickleAsBytes, DataLoader):
     """A ``torch.utils.data.DataLoader`` whose sampler draws only the subset chosen by ``compute_subset``.
 
     ``pruning_rate`` is the fraction of samples REMOVED: 0.2 keeps 80% (``required_num_samples`` =
@@ -144,6 +222,12 @@ class DCDataLoader(DataLoader):
     afterwards; dynamic ones choose again on every call. Until the first call the loader walks all samples.
     Every DataLoader option works; ``shuffle`` (default True) reshuffles the subset every pass, and ``seed``
     or ``generator`` make both the subset choice and the order reproducible.
+
+    Under ``torch.distributed`` (a process group of several ranks initialised; ``distributed=False`` opts out)
+    nothing in the training loop changes: every rank chooses the same subset (one seed for all ranks: the
+    ``seed=`` each was given, which must agree, else rank 0's; checked after every resample) and a pass yields
+    only this rank's share of it, as ``DistributedSampler`` would: disjoint shares covering the subset, the same
+    number of batches on every rank, ``batch_size`` samples per rank and step (see :class:`SubsetSampler`).
 
     Subclasses implement :meth:`compute_subset`, returning the indices to keep, or ``(indices, weights)``
     where ``weights`` holds one loss weight per kept index (see :attr:`sample_weights`). What a sampler needs
@@ -177,6 +261,7 @@ class DCDataLoader(DataLoader):
         static: bool | None = None,
         *,
         seed: int | None = None,
+        distributed: bool = True,
         **kwargs: Any,
     ):
         for owned in ("sampler", "batch_sampler"):
@@ -196,10 +281,15 @@ class DCDataLoader(DataLoader):
         self.required_num_samples = (
             legacy_kept if legacy_kept is not None else kept_count(self.total_num_samples, self.pruning_rate)
         )
+        self.distributed = bool(distributed)
+        self.seed_given = seed is not None
         if seed is None:  # drawn from the given generator, on its device (a CUDA generator draws on the GPU)
             device = generator.device if generator is not None else "cpu"
             seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
-        self.seed = int(seed)
+        # under a process group already initialised every rank takes one seed now, before anything draws from it
+        context = process_group(self.distributed)
+        self.seed = self._agreed_seed(context, int(seed))
+        self._joined = context.enabled
         self.rng = torch.Generator().manual_seed(
             self.seed
         )  # drives the subset choice (DataLoader owns .generator)
@@ -210,7 +300,14 @@ class DCDataLoader(DataLoader):
         self.num_resamples = 0
         self.epoch: int | None = None
         all_indices = torch.arange(self.total_num_samples)
-        subset_sampler = SubsetSampler(all_indices, shuffle, torch.Generator().manual_seed(self.seed + 1))
+        subset_sampler = SubsetSampler(
+            all_indices,
+            shuffle,
+            self.seed + 1,
+            batch_size=kwargs.get("batch_size", 1) or 1,  # None (no batching): one sample per step
+            drop_last=bool(kwargs.get("drop_last", False)),
+            distributed=self.distributed,
+        )
         super().__init__(dataset, sampler=subset_sampler, **kwargs)
 
     # ----------------------------------------------------------------------------------------------- hooks
@@ -242,7 +339,36 @@ class DCDataLoader(DataLoader):
     def current_epoch(self) -> int:
         return self.epoch if self.epoch is not None else self.num_resamples
 
+    def join_process_group(self) -> None:
+        """Make this loader rank 0's on every rank (seed, generators, sampler state), once, when a process group
+        was initialised after it was built (Lightning builds loaders before it starts the ranks): a collective,
+        called by the Lightning callback's ``setup``, else by the first :meth:`resample` or pass under the group."""
+        context = process_group(self.distributed)
+        if self._joined or not context.enabled:
+            return
+        self._joined = True
+        # explicit seeds must agree; drawn ones are replaced by rank 0's
+        self._agreed_seed(context, self.seed)
+        if not self.seed_given:
+            self.seed, state = broadcast_object(context, (self.seed, self.state_dict()))
+            self.load_state_dict(state)
+            self.sampler.seed = self.seed + 1
+
+    def _agreed_seed(self, context: DistContext, seed: int) -> int:
+        """The one seed of all ranks: the ``seed=`` every rank was given (a differing one is an error), else
+        rank 0's drawn seed."""
+        seeds = gather_objects(context, (seed, self.seed_given))
+        flags = [was_given for _, was_given in seeds]
+        if any(flags) and (not all(flags) or len({value for value, _ in seeds}) > 1):
+            raise InputError(
+                f"{type(self).__name__} got seeds {[value if g else None for value, g in seeds]} on ranks "
+                f"0..{len(seeds) - 1}: every rank must choose the same subset, so pass the same seed= on every "
+                "rank (or none: rank 0's is then used everywhere)"
+            )
+        return seeds[0][0]
+
     def __iter__(self):
+        self.join_process_group()
         # a pass walks the subset chosen before it started, with that subset's loss weights, even when
         # resample() is called during the pass (the sampler's order is fixed when the pass starts)
         self.pass_weights = self.sample_weights
@@ -262,16 +388,28 @@ class DCDataLoader(DataLoader):
         """
         if self.static and self.subset_indices is not None:
             return self.subset_indices
+        self.join_process_group()
+        context = process_group(self.distributed)
         self.validate_importance(sample_importance)
         result = self.compute_subset(sample_importance)
         indices, weights = result if isinstance(result, tuple) else (result, None)
         indices = as_index_tensor(indices)
         self._check_indices(indices)
-        if self.drop_last and self.batch_size is not None and 0 < indices.numel() < self.batch_size:
+        per_step = (self.batch_size or 1) * context.world_size
+        if self.drop_last and 0 < indices.numel() < per_step:
+            ranks = f" x {context.world_size} ranks" if context.enabled else ""
             raise InputError(
-                f"{type(self).__name__} keeps {indices.numel()} samples, fewer than batch_size={self.batch_size} "
-                "with drop_last=True: every epoch would train no batch; lower batch_size or drop drop_last"
+                f"{type(self).__name__} keeps {indices.numel()} samples, fewer than batch_size={self.batch_size}"
+                f"{ranks} with drop_last=True: every epoch would train no batch; lower batch_size or drop drop_last"
             )
+        # under DDP a rank that chose otherwise would train other samples than its share: stop every rank instead
+        check_same_on_every_rank(
+            context,
+            torch.cat([indices, self.sampler.generator.get_state().long()]),
+            "the subset",
+            "every rank must call resample() with the same scores (compute them on every rank from the merged "
+            "DCLogger, or broadcast rank 0's) and iterate the loader as often",
+        )
         if self.subset_indices is None:
             log.info(
                 "%s keeps %d of %d samples (pruning_rate=%g read as the fraction %s%s)",

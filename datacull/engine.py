@@ -22,7 +22,7 @@ from torch import nn
 
 from .datasets import ImageData
 from .datasets.files import ImageFiles, default_workers, stream_batches
-from .distributed import SINGLE, DistContext, all_reduce_sum
+from .distributed import SINGLE, DistContext, all_reduce_sum, rank_slice
 from .errors import DivergenceError
 from .logger import DCLogger
 from .models.external import final_linear
@@ -356,7 +356,7 @@ class Engine:
         disjoint, cover ``order`` exactly once, and every rank takes the same number of steps.
         """
         loggers = loggers or {}
-        rank, world = self.context.rank, self.context.world_size
+        world = self.context.world_size
         self.model.train()
         num_steps = max(1, math.ceil(order.numel() / self.batch_size))
         order = order.to(self.train_data.index_device, non_blocking=True)
@@ -370,13 +370,13 @@ class Engine:
         batches = torch.tensor_split(order, num_steps)
         if self.total_steps is not None:  # a step budget ends inside an epoch
             batches = batches[: max(0, self.total_steps - self.global_step)]
-        shards = [global_batch.tensor_split(world)[rank] for global_batch in batches]
+        parts = [rank_slice(global_batch.numel(), self.context) for global_batch in batches]
+        shards = [global_batch[part] for global_batch, part in zip(batches, parts, strict=True)]
         batch_data = self.train_data.batches(shards)
-        for step, (global_batch, batch) in enumerate(zip(batches, shards, strict=True)):
+        for step, (global_batch, part, batch) in enumerate(zip(batches, parts, shards, strict=True)):
             lr = self._set_lr(self.progress(epoch, step, num_steps))
             draws = self.augment.draw(global_batch.numel())
-            start = sum(part.numel() for part in global_batch.tensor_split(world)[:rank])
-            local_draws = {name: value[..., start : start + batch.numel()] for name, value in draws.items()}
+            local_draws = {name: value[..., part] for name, value in draws.items()}
             images, labels = next(batch_data)
             logits = self._forward(self.forward_model, self.augment(images, local_draws))
             losses = F.cross_entropy(logits.float(), labels, reduction="none")

@@ -181,9 +181,9 @@ class DCImportance:
             row[...] = epoch_values
         values = torch.from_numpy(out)
         seen = torch.from_numpy(np.stack([epoch_seen for _, epoch_seen in loaded]))
-        if self.delete_read_epochs:
+        if self.delete_read_epochs:  # under DDP once every rank has read them (DCLogger.release_epoch)
             for epoch in epochs:
-                logger.delete_epoch(epoch)
+                logger.release_epoch(epoch)
         return values, seen
 
     def trajectory_epochs(self, trajectory_length: int | None, logger: DCLogger | None = None) -> list[int]:

@@ -72,8 +72,14 @@ class DataCullCallback(Callback):
     samplers whose subset size changes (InfoBatch) need ``reload_dataloaders_every_n_epochs=1``, and the
     callback says so instead of letting Lightning cut epochs short. Its ``state_dict`` (the loader's subset,
     weights and generators, an online importance's state) is saved in Lightning checkpoints, so a resumed
-    ``fit(ckpt_path=...)`` trains on the same subsets. One process only: the subset is not sharded across
-    DDP ranks (use ``datacull train trainer.strategy=ddp`` there).
+    ``fit(ckpt_path=...)`` trains on the same subsets.
+
+    Under ``strategy="ddp"`` (or ``"ddp_spawn"``) every rank trains a disjoint share of the same subset and the
+    loggers merge the ranks' per-sample values before the importance reads them (see :class:`DCDataLoader` and
+    :class:`DCLogger`). The loader's own sharding wins over Lightning's automatic ``DistributedSampler``: its
+    sampler is a ``DistributedSampler``, which Lightning leaves in place, because Lightning's replacement would
+    rebuild the loader (so the callback would resample a loader nobody iterates) and count each rank's samples once,
+    which a subset that changes size (InfoBatch) outgrows.
     """
 
     def __init__(
@@ -126,11 +132,21 @@ class DataCullCallback(Callback):
 
     # ---------------------------------------------------------------------------------------- Lightning hooks
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        if stage == "fit" and trainer.world_size > 1:
+        if stage != "fit" or trainer.world_size == 1:
+            return
+        if self.loader is not None and not self.loader.distributed:
             raise InputError(
-                "DataCullCallback runs in one process: the subset is not sharded across ranks; "
-                "use devices=1, or `datacull train trainer.strategy=ddp` for several GPUs"
+                f"{type(self.loader).__name__}(distributed=False) under {trainer.world_size} ranks would train the "
+                "whole subset on every rank: drop distributed=False, so that each rank trains its share"
             )
+        alone = [name for name, logger in self.loggers.items() if not logger.use_process_group]
+        if alone:
+            raise InputError(
+                f"DCLogger(distributed=False) for {alone[0]!r} under {trainer.world_size} ranks: every rank would "
+                "write its own share into the same folder; drop distributed=False, so that the ranks merge"
+            )
+        if self.loader is not None:  # built before Lightning started the ranks: take rank 0's seed
+            self.loader.join_process_group()
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         planned = getattr(self.loader, "num_epochs", None)

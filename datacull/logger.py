@@ -18,9 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
-from .distributed import DistContext, collective_device, gather_rows
+from .distributed import (
+    DistContext,
+    barrier,
+    collective_device,
+    gather_objects,
+    gather_rows,
+    process_group,
+)
 from .errors import TrajectoryError
 from .outputs import atomic_save_npy
 
@@ -119,7 +125,8 @@ _LIVE_LOGGERS: weakref.WeakSet = weakref.WeakSet()
 @atexit.register
 def _flush_live_loggers() -> None:
     for logger in list(_LIVE_LOGGERS):
-        logger.flush_for_reading()
+        if not logger.distributed:  # a collective at exit would wait for ranks that may be gone
+            logger.flush()
 
 
 class DCLogger:
@@ -128,8 +135,15 @@ class DCLogger:
     ``log_metric(epoch, sample_idx, metric)`` only keeps references to the batch's tensors; nothing is
     copied to the host until the epoch is written. Epochs not divisible by ``save_every_k_epoch`` are skipped.
     An epoch where only a subset was trained records exactly which samples were seen. Pass ``num_samples``
-    when known; otherwise arrays end at the largest logged index and readers pad them. Under
-    ``torch.distributed``, ``distributed=True`` gathers every rank's batches to rank 0, which writes.
+    when known; otherwise arrays end at the largest logged index and readers pad them.
+
+    Under ``torch.distributed`` (a process group of several ranks initialised when it first logs or writes;
+    ``distributed=False`` opts out, and each rank then needs its own folder) every rank logs its own batches, and
+    writing an epoch merges them: every rank takes part, rank 0 writes the whole epoch, and every rank returns once
+    it is written, so that each can read the merged epoch (from a folder every rank sees). That happens at the
+    epoch's end (:meth:`flush`), or when an importance first reads, on every rank at the same point of the loop.
+    Epochs an importance reads with ``flush=True`` are deleted by rank 0 at the next write, when every rank is
+    done reading them.
 
     A logger never mixes two runs: when it first logs into a folder that holds epochs it did not write, it deletes
     them and says so, and :meth:`own_epochs` (what online importances read) lists only the epochs of its own run.
@@ -143,7 +157,7 @@ class DCLogger:
         *,
         num_samples: int | None = None,
         dtype: torch.dtype = torch.float32,
-        distributed: bool = False,
+        distributed: bool = True,
         reduce=None,
     ):
         if int(save_every_k_epoch) < 1:
@@ -152,13 +166,13 @@ class DCLogger:
         self.save_every_k_epoch = int(save_every_k_epoch)
         self.num_samples = num_samples
         self.dtype = dtype
-        self.distributed = bool(distributed) and dist.is_initialized() and dist.get_world_size() > 1
+        self.use_process_group = bool(distributed)  # merge the ranks of a process group (``distributed=``)
+        self._context: DistContext | None = None  # fixed when it first logs (see ``context``)
+        # epochs read with flush=True, deleted by rank 0 at the next write
+        self._read_by_all: set[int] = set()
         #: a reduced store: ``reduce.batch(epoch, index, values)`` turns each logged batch into the few numbers per
         #: sample an importance keeps (``importance.epoch_reducer()``); a NaN reduction counts as unseen
         self.reduce = reduce
-        # under DDP a sample trains on another rank from epoch to epoch: a reduction that compares epochs (TDDS)
-        # runs on rank 0 after the gather instead of on each rank's batches
-        self._reduce_after_gather = self.distributed and getattr(reduce, "compares_epochs", False)
         self._epoch: int | None = None
         self._indices: list[torch.Tensor] = []
         self._values: list[torch.Tensor] = []
@@ -170,6 +184,22 @@ class DCLogger:
         self._legacy_adopted: set[int] = set()
         self._adopt_legacy_epochs()
         _LIVE_LOGGERS.add(self)
+
+    @property
+    def context(self) -> DistContext:
+        """The ranks this logger merges: the process group it first logged under (one destroyed before the process
+        ends does not change it), until then the current one."""
+        return self._context or process_group(self.use_process_group)
+
+    @property
+    def distributed(self) -> bool:
+        return self.context.enabled
+
+    @property
+    def _reduce_after_gather(self) -> bool:
+        # under DDP a sample trains on another rank from epoch to epoch: a reduction that compares epochs (TDDS)
+        # runs on rank 0 after the gather instead of on each rank's batches
+        return self.distributed and getattr(self.reduce, "compares_epochs", False)
 
     def _adopt_legacy_epochs(self) -> None:
         """A folder DataCull 1.0.2 wrote (``epochN.jsonl``) is input to read, not another run of this package to
@@ -208,6 +238,8 @@ class DCLogger:
             raise ValueError(
                 f"log_metric: sample_idx must be (B,) and metric (B, ...); got {tuple(sample_idx.shape)} and {tuple(metric.shape)}"
             )
+        if self._context is None:
+            self._context = self.context
         if self.expected is not None and self.reduce is None and not self._values:
             check_metric_shape(self.expected, tuple(metric.shape), self.trajectory_dir)
         if self.reduce is not None and not self._reduce_after_gather:
@@ -228,14 +260,26 @@ class DCLogger:
     def flush(self) -> None:
         """Write the buffered epoch (merging with what this logger already wrote for it).
 
-        With ``distributed=True`` this is a collective: every rank calls it, rank 0 receives every rank's
-        batches and writes the epoch, the other ranks only send.
+        Under DDP this is a collective: every rank calls it, rank 0 receives every rank's batches and writes the
+        epoch, and every rank returns once it is written.
         """
-        if self.distributed:
-            if not self._gather_to_rank0():
-                return
-        elif self._epoch is None or not self._values:
+        if not self.distributed:
+            if self._epoch is not None and self._values:
+                self._write()
             return
+        epoch = self._gather_to_rank0()
+        if epoch is not None and self.context.is_main:
+            self._write()
+        if epoch is not None:
+            self._written_this_session.add(epoch)
+        if self.context.is_main:  # every rank is in this collective, so done with what it read before
+            for read in self._read_by_all:
+                self.delete_epoch(read)
+        self._read_by_all.clear()
+        self.reset()
+        barrier(self.context)
+
+    def _write(self) -> None:
         epoch = self._epoch
         device = self._values[0].device
         indices = torch.cat(self._indices).long()
@@ -277,15 +321,14 @@ class DCLogger:
         self._written_this_session.add(epoch)
         self.reset()
 
-    def _gather_to_rank0(self) -> bool:
-        """Move every rank's buffered batches to rank 0's buffer; True on rank 0 when there is data to write."""
-        context = DistContext(dist.get_rank(), dist.get_world_size())
+    def _gather_to_rank0(self) -> int | None:
+        """Move every rank's buffered batches to rank 0's buffer; the epoch they belong to, None if none logged."""
+        context = self.context
         buffered = sum(int(index.numel()) for index in self._indices)
         width = tuple(self._values[0].shape[1:]) if self._values else None
-        sent = [None] * context.world_size
-        dist.all_gather_object(sent, (buffered, self._epoch if self._epoch is not None else -1, width))
+        sent = gather_objects(context, (buffered, self._epoch if self._epoch is not None else -1, width))
         if sum(count for count, _, _ in sent) == 0:
-            return False
+            return None
         # decided from what every rank sent, so that all ranks raise together instead of one leaving the others
         # waiting in the next collective
         logged = [epoch for count, epoch, _ in sent if count]
@@ -300,20 +343,28 @@ class DCLogger:
         if not self._values:  # a rank with an empty shard still takes part, with no rows
             self._indices.append(torch.zeros(0, dtype=torch.long, device=device))
             self._values.append(torch.zeros((0, *width), dtype=self.dtype, device=device))
-        indices = gather_rows(context, torch.cat(self._indices).to(device).long())
-        values = gather_rows(context, torch.cat(self._values).to(self.dtype))
-        if not context.is_main:
-            self.reset()
-            return False
-        self._indices[:] = [indices]
-        self._values[:] = [values]
-        return True
+        counts = [count for count, _, _ in sent]
+        indices = gather_rows(context, torch.cat(self._indices).to(device).long(), counts)
+        values = gather_rows(context, torch.cat(self._values).to(self.dtype), counts)
+        if context.is_main:
+            self._indices[:] = [indices]
+            self._values[:] = [values]
+        return self._epoch
 
     def flush_for_reading(self) -> None:
-        """Make what was logged readable. A distributed logger's flush is a collective that every rank must
-        call together (the training loop does, at the end of each epoch), so a reader alone never triggers it."""
-        if not self.distributed:
+        """Make what was logged readable. Under DDP only a rank holding unwritten batches writes (a collective):
+        in the same loop on every rank, every rank holds them at the same point; a reader alone (the runner's
+        rank 0 computing scores) holds none, so it never waits for the others."""
+        if not self.distributed or self._values:
             self.flush()
+
+    def release_epoch(self, epoch: int) -> None:
+        """Delete an epoch that has been read: now in one process; under DDP at the next write, by rank 0, when
+        every rank has read it."""
+        if self.distributed:
+            self._read_by_all.add(epoch)
+        else:
+            self.delete_epoch(epoch)
 
     def saved_epochs(self) -> list[int]:
         """Every epoch in the folder, whoever wrote it (a scoring run's trajectory is read this way)."""
@@ -342,7 +393,7 @@ class DCLogger:
         self._adopted -= self._legacy_adopted  # 1.0.2 epochs were input to read, not this run's
         self._legacy_adopted = set()
         stale = [epoch for epoch in saved_epochs(self.trajectory_dir) if epoch not in self._adopted]
-        if stale and not (self.distributed and dist.get_rank() != 0):
+        if stale and self.context.is_main:
             log.warning(
                 "%s held epochs %s of another run: deleted them, this run starts clean "
                 "(DCLogger.continue_run() keeps a resumed run's epochs)",

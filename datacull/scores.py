@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from .data import DCDataLoader
-from .distributed import SINGLE, DistContext, broadcast_object, check_same_on_every_rank
+from .distributed import SINGLE, DistContext, broadcast_object
 from .errors import InputError
 from .importance import DCImportance, ImportanceScores
 from .logger import DCLogger
@@ -114,8 +114,8 @@ class ScoreSource:
         if self.online and self.scores_for != epoch:  # e.g. resumed after the last epoch of an earlier fit
             self.refresh(epoch)
         self.loader.set_epoch(epoch)
+        # under DDP resample() checks that every rank chose the same subset
         self.loader.resample(self.scores if self.loader.uses_scores is not False else None)
-        check_same_on_every_rank(self.context, self.loader.subset_indices, "the subset")
 
     def epoch_end(self, epoch: int, last: bool) -> None:
         """After ``epoch``: write what the loggers buffered and, when the next epoch resamples, refresh an online

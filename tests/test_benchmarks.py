@@ -69,3 +69,11 @@ def test_scoring_at_scale_agrees_across_stores_and_the_streaming_path_runs(tmp_p
         assert measured["this code, reduced store"]["max_rel_diff"] <= 1e-6
         assert measured["reduced_store_gb"] * 5 < results["full_store_gb"]
     assert len(results["data_path"]) == 2 or "no ../shared" in results["data_path"][0][0]
+
+
+@pytest.mark.slow
+def test_ddp_library_overhead_runs_both_arms_on_as_many_samples(tmp_path):
+    _, results = quick("bench_ddp_library.py", tmp_path)
+    samples = results["samples"]
+    assert samples["plain"] == samples["library"] and all(count > 0 for count in samples["library"])
+    assert results["ratio"] > 0 and len(results["selection_seconds"]["merge"]) == len(samples["library"])

@@ -266,3 +266,27 @@ def test_an_iterable_dataset_is_refused_at_the_wrapper():
 
     with pytest.raises(InputError, match=r"needs a map-style dataset .* Stream is iterable only"):
         DCDataset(Stream())
+
+
+def test_set_epoch_on_the_sampler_makes_an_epochs_order_a_function_of_the_seed_and_the_epoch():
+    """DistributedSampler's contract, which Lightning and DDP loops rely on (Lightning calls it every epoch, and
+    leaves a loader whose sampler is a DistributedSampler as it is)."""
+    from torch.utils.data import DistributedSampler
+
+    from datacull.catalog import get_sampler
+
+    def loader(seed):
+        return get_sampler("random")(tensor_dataset([0, 1] * 20), pruning_rate=0.5, batch_size=4, seed=seed)
+
+    first, second = loader(0), loader(0)
+    assert isinstance(first.sampler, DistributedSampler)
+    assert list(first.sampler) != list(first.sampler)  # without set_epoch: a new order every pass
+    first.sampler.set_epoch(3)
+    second.sampler.set_epoch(3)
+    order = list(first.sampler)
+    assert order == list(first.sampler) == list(second.sampler)  # however often it was iterated before
+    first.sampler.set_epoch(4)
+    assert list(first.sampler) != order and sorted(first.sampler) == sorted(order)
+    other = loader(1)
+    other.sampler.set_epoch(3)
+    assert list(other.sampler) != order

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,8 +15,16 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from datacull.distributed import DistContext, check_same_on_every_rank
+from datacull.distributed import (
+    DistContext,
+    check_same_on_every_rank,
+    rank_share,
+    rank_share_size,
+    rank_slice,
+)
 
 from .conftest import metrics_without_timing
 
@@ -209,3 +218,195 @@ def test_a_node_killed_mid_run_stops_the_other_and_both_resume_to_the_uninterrup
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["world_size"] == 2
     assert summary["test_acc"] == json.loads((reference / "summary.json").read_text())["test_acc"]
+
+
+# ------------------------------------------------------------------------ the library in a user's own DDP script
+@pytest.mark.slow
+def test_the_docs_library_loop_under_torchrun_trains_disjoint_shares_of_one_subset(tmp_path):
+    """docs/scaling.md's loop, as printed, on 2 CPU processes (gloo): every epoch both ranks choose the same subset,
+    train disjoint shares covering it in the same number of steps, and read back a merged log that saw all of it."""
+    from .ddp_runs import check_ranks, docs_block, launch, torchrun
+
+    (tmp_path / "train.py").write_text(docs_block("init_process_group"))
+    out = launch(tmp_path, *torchrun("-m", "tests.ddp_runs", "script", "train.py", "out"))
+    ranks = check_ranks(out)
+    subsets = ranks[0]["subsets"]
+    assert list(subsets) == ["0", "1", "2"] and all(
+        len(subset) == round(0.7 * 1797) for subset in subsets.values()
+    )
+    assert subsets["0"] != subsets["1"] != subsets["2"]  # RCAP chose again from the merged losses
+    assert sorted(path.name for path in (tmp_path / "trajectories" / "loss").iterdir()) == [
+        "epoch2.npy",
+        "epoch2.seen.npy",
+    ]  # RCAP deleted the epochs it read, once both ranks had read them
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    count=st.integers(0, 400),
+    world=st.integers(1, 8),
+    batch_size=st.integers(1, 24),
+    drop_last=st.booleans(),
+)
+def test_rank_shares_are_disjoint_cover_the_order_and_give_every_rank_the_same_steps(
+    count, world, batch_size, drop_last
+):
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(count)) + 1000
+    contexts = [DistContext(rank, world) for rank in range(world)]
+    shares = [rank_share(order, context, batch_size, drop_last) for context in contexts]
+    assert [share.numel() for share in shares] == [
+        rank_share_size(count, context, batch_size, drop_last) for context in contexts
+    ]
+    if world == 1:  # one process: the order as it is (the DataLoader drops an incomplete last batch itself)
+        assert torch.equal(shares[0], order)
+        return
+    steps = {math.ceil(share.numel() / batch_size) for share in shares}
+    assert len(steps) == 1  # DDP cannot wait for a rank with one batch less
+    (num_steps,) = steps
+    # step k of the ranks, in rank order, is the k-th global batch of batch_size * world samples of the order
+    walked = torch.cat(
+        [order[:0]] + [share.split(batch_size)[step] for step in range(num_steps) for share in shares]
+    )
+    if drop_last:
+        assert all(share.numel() % batch_size == 0 for share in shares)
+        assert torch.equal(walked, order[: count - count % (batch_size * world)])
+    else:
+        assert torch.equal(walked[:count], order)
+        padding = walked[
+            count:
+        ]  # only where a last global batch is smaller than the world: its first samples
+        assert padding.numel() < world and torch.equal(
+            padding, order[torch.arange(padding.numel()) % max(count, 1)]
+        )
+        assert count == 0 or min(share.numel() for share in shares) > 0
+
+
+@given(count=st.integers(0, 100), world=st.integers(1, 9))
+def test_rank_slice_is_the_runners_tensor_split(count, world):
+    batch = torch.arange(count)
+    for rank, part in enumerate(batch.tensor_split(world)):
+        assert torch.equal(batch[rank_slice(count, DistContext(rank, world))], part)
+
+
+def _library_under_a_group(rank: int, store: str, folder: str, pickled) -> None:
+    """On each rank: a loader built before the process group (its seed drawn per rank), a merged logger, two
+    epochs; what the rank saw goes to folder/rank.json."""
+    from datacull import DCLogger
+    from datacull.catalog import get_sampler
+    from datacull.logger import epoch_paths
+
+    from .conftest import tensor_dataset
+
+    torch.manual_seed(rank)  # each rank draws a seed of its own
+    dataset = tensor_dataset([0, 1, 2] * 7)  # 21 samples
+    loader = get_sampler("rs2")(dataset, pruning_rate=0.3, batch_size=2)  # keeps 15; drew its order already
+    drawn = loader.seed
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    logger = DCLogger(Path(folder) / "loss", num_samples=len(dataset))
+    record = {"drawn": drawn, "epochs": []}
+    for epoch in range(2):
+        subset = loader.resample()
+        batches = [index.tolist() for _, _, index in loader]
+        for index in batches:
+            logger.log_metric(epoch, torch.tensor(index), torch.full((len(index),), float(rank)))
+        values, seen = logger.load_epoch(epoch, len(dataset))  # merged on first read, on every rank
+        record["epochs"].append(
+            {
+                "subset": sorted(subset.tolist()),
+                "batches": batches,
+                "length": len(loader),
+                "seen": np.flatnonzero(seen).tolist(),
+                "from": values[seen].tolist(),
+            }
+        )
+    record["seed"] = loader.seed
+    logger.release_epoch(0)  # as an importance with flush=True does: kept until every rank has read it
+    record["kept_until_next_write"] = epoch_paths(logger.trajectory_dir, 0)[0].exists()
+    logger.flush()
+    record["deleted_then"] = not epoch_paths(logger.trajectory_dir, 0)[0].exists()
+    record["pickled_rng"] = pickled.rng.get_state().tolist()
+    Path(folder, f"{rank}.json").write_text(json.dumps(record))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_a_loader_and_logger_under_a_process_group_share_one_subset_and_merge_the_ranks(tmp_path):
+    """Two spawned gloo ranks: the loader (built before the group, seeds drawn per rank) takes rank 0's seed, both
+    ranks walk disjoint shares of one subset in the same number of batches, each reads the merged epoch, a read
+    epoch is deleted only at the next write, and a loader pickled into the processes (ddp_spawn) arrives whole."""
+    from .conftest import tensor_dataset
+
+    pickled = get_sampler_for_pickling(tensor_dataset([0, 1] * 5))
+    mp.spawn(
+        _library_under_a_group,
+        args=(str(tmp_path / "store"), str(tmp_path), pickled),
+        nprocs=2,
+        join=True,
+    )
+    ranks = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)]
+    assert (
+        ranks[0]["drawn"] != ranks[1]["drawn"] and ranks[0]["seed"] == ranks[1]["seed"] == ranks[0]["drawn"]
+    )
+    for epoch in range(2):
+        first, second = (record["epochs"][epoch] for record in ranks)
+        assert first["subset"] == second["subset"] and len(first["subset"]) == 15
+        shares = [index for record in (first, second) for batch in record["batches"] for index in batch]
+        assert sorted(shares) == first["subset"]  # disjoint, covering
+        assert len(first["batches"]) == len(second["batches"]) == first["length"] == second["length"] == 4
+        assert first["seen"] == second["seen"] == first["subset"]
+        assert sorted(first["from"]) == sorted(second["from"]) and set(first["from"]) == {0.0, 1.0}
+    assert ranks[0]["epochs"][0]["subset"] != ranks[0]["epochs"][1]["subset"]
+    assert all(record["kept_until_next_write"] and record["deleted_then"] for record in ranks)
+    assert ranks[0]["pickled_rng"] == ranks[1]["pickled_rng"] == pickled.rng.get_state().tolist()
+
+
+def get_sampler_for_pickling(dataset):
+    from datacull.catalog import get_sampler
+
+    loader = get_sampler("random")(dataset, pruning_rate=0.5, batch_size=2, seed=3)
+    loader.rng.manual_seed(11)  # a state the pickle must carry
+    return loader
+
+
+def _loud_errors(rank: int, store: str, folder: str) -> None:
+    from datacull.catalog import get_sampler
+    from datacull.errors import InputError
+
+    from .conftest import tensor_dataset
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    dataset = tensor_dataset([0, 1] * 10)
+    outcomes = []
+    try:
+        get_sampler("random")(dataset, pruning_rate=0.5, batch_size=2, seed=rank)
+    except InputError as error:
+        outcomes.append(str(error))
+    loader = get_sampler("topk")(dataset, pruning_rate=0.5, batch_size=2, seed=0)
+    try:
+        loader.resample(torch.arange(20.0) * (1 if rank == 0 else -1))  # each rank scored on its own
+    except RuntimeError as error:
+        outcomes.append(str(error))
+    loader = get_sampler("random")(dataset, pruning_rate=0.5, batch_size=4, drop_last=True, seed=0)
+    try:
+        loader.resample()  # 10 samples: one global batch of 2 ranks x 4
+        outcomes.append("trained")
+    except InputError as error:
+        outcomes.append(str(error))
+    loader = get_sampler("random")(dataset, pruning_rate=0.5, batch_size=6, drop_last=True, seed=0)
+    try:
+        loader.resample()
+    except InputError as error:
+        outcomes.append(str(error))
+    Path(folder, f"{rank}.txt").write_text("\n".join(outcomes))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ranks_that_would_train_different_subsets_all_stop_with_one_line(tmp_path):
+    mp.spawn(_loud_errors, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        seeds, scores, fits, empty = (tmp_path / f"{rank}.txt").read_text().splitlines()
+        assert "got seeds [0, 1] on ranks 0..1" in seeds and "pass the same seed=" in seeds
+        assert "ranks disagree on the subset" in scores and "same scores" in scores
+        assert fits == "trained"
+        assert "fewer than batch_size=6 x 2 ranks with drop_last=True" in empty

@@ -307,3 +307,50 @@ def test_a_resample_during_a_pass_keeps_that_pass_weighted_for_its_own_subset():
     assert all(torch.equal(weights, first[index]) for index, weights in steps)
     assert any((weights > 1).any() for _, weights in steps)  # the running pass kept its up-weighting
     assert all(loss_weights(loader, index).eq(1).all() for _, _, index in loader)  # the next pass has its own
+
+
+# ------------------------------------------------------------------------------------------------ several ranks
+@pytest.mark.slow
+def test_the_docs_datamodule_example_under_ddp_trains_disjoint_shares_of_one_subset(tmp_path):
+    """docs/scaling.md's LightningDataModule example, as printed (Trainer(devices=2, strategy="ddp"), here on 2 CPU
+    processes that Lightning starts itself): one subset per epoch on both ranks, disjoint shares covering it, equal
+    steps, and the merged per-sample losses of both ranks in each epoch's file."""
+    from .ddp_runs import check_ranks, docs_block, launch
+
+    (tmp_path / "fit.py").write_text(docs_block("LightningDataModule"))
+    out = launch(tmp_path, sys.executable, "-m", "tests.ddp_runs", "script", "fit.py", "out")
+    ranks = check_ranks(out)
+    assert list(ranks[0]["subsets"]) == ["0", "1", "2"]
+    assert ranks[0]["subsets"]["0"] != ranks[0]["subsets"]["1"]  # RCAP resampled from the merged losses
+
+
+@pytest.mark.slow
+def test_resuming_under_ddp_trains_the_same_subsets_and_shares_as_the_uninterrupted_run(tmp_path):
+    """test_resuming_from_a_lightning_checkpoint_... under torchrun with 2 ranks: each rank resumes on the subset,
+    and trains the batches, that it trained without the interruption."""
+    from .ddp_runs import check_ranks, launch, torchrun
+
+    out = launch(tmp_path, *torchrun("-m", "tests.ddp_runs", "lightning_resume", "out"))
+    straight, resumed = check_ranks(out, "straight"), check_ranks(out, "resumed")
+    assert list(resumed[0]["subsets"]) == ["2"]
+    for rank in (0, 1):
+        assert resumed[rank]["subsets"]["2"] == straight[rank]["subsets"]["2"]
+        assert resumed[rank]["batches"]["2"] == straight[rank]["batches"]["2"]
+
+
+def test_under_several_ranks_a_loader_or_logger_that_opts_out_of_sharding_is_refused(tmp_path):
+    from types import SimpleNamespace
+
+    from datacull.methods.RS2 import RS2DataLoader
+
+    ranks = SimpleNamespace(world_size=2)
+    whole = RS2DataLoader(digits_dataset(), 0.5, batch_size=64, seed=0, distributed=False)
+    with pytest.raises(InputError, match=r"distributed=False\) under 2 ranks would train the whole subset"):
+        DataCullCallback(whole).setup(ranks, None, "fit")
+    alone = DCLogger(tmp_path / "loss", distributed=False)
+    loader = RS2DataLoader(digits_dataset(), 0.5, batch_size=64, seed=0)
+    with pytest.raises(InputError, match=r"DCLogger\(distributed=False\) for 'loss' under 2 ranks"):
+        DataCullCallback(loader, loggers=alone).setup(ranks, None, "fit")
+    DataCullCallback(loader, loggers=DCLogger(tmp_path / "merged")).setup(
+        ranks, None, "fit"
+    )  # no group: fine
