@@ -103,6 +103,7 @@ def _compare_subsets(rank: int, store: str, results: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ranks_that_select_different_subsets_are_stopped(tmp_path):
     mp.spawn(_compare_subsets, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
     for rank in (0, 1):
