@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .deprecated import RENAMED_KEYS
 from .errors import InputError
 from .outputs import atomic_write_bytes, atomic_write_text
 from .summary import FINAL_FIELDS, IDENTITY_FIELDS
@@ -232,6 +233,14 @@ def _flat_config(path: Path) -> dict[str, str]:
             flat[prefix[:-1]] = json.dumps(node) if isinstance(node, list) else str(node)
 
     walk(config, "")
+    for (
+        old,
+        new,
+    ) in RENAMED_KEYS.items():  # a folder written under a setting's old name compares as the new one
+        if old in flat:
+            value = flat.pop(old)
+            if value != "None":
+                flat[new] = value
     if flat.get("scoring.epochs") == flat.get("trainer.epochs"):  # the default: the run's own length
         flat.pop("scoring.epochs", None)
     return {key: value for key, value in flat.items() if key not in _IGNORED_KEYS}

@@ -156,11 +156,11 @@ def proportional_quotas(labels: torch.Tensor, total: int) -> torch.Tensor:
 
 
 def random_subset(
-    labels: torch.Tensor, total: int, generator: torch.Generator, stratified: bool = False
+    labels: torch.Tensor, total: int, generator: torch.Generator, class_balanced: bool = False
 ) -> torch.Tensor:
-    """``total`` distinct samples uniformly at random; ``stratified``: class-proportional quotas, then uniform
+    """``total`` distinct samples uniformly at random; ``class_balanced``: class-proportional quotas, then uniform
     inside each class."""
-    if stratified:
+    if class_balanced:
         return sample_per_class(labels, proportional_quotas(labels, total), generator)
     return torch.randperm(labels.numel(), generator=generator)[:total]
 

@@ -30,7 +30,7 @@ def test_random_keeps_the_exact_count_once_and_stratified_is_class_proportional(
     loader = RandomDataLoader(tensor_dataset(labels), 0.5, seed=3)
     first = kept(loader)
     assert len(first) == 50 and kept(loader) == first  # static: chosen once
-    stratified = RandomDataLoader(tensor_dataset(labels), 0.5, stratified=True, seed=3).resample(None)
+    stratified = RandomDataLoader(tensor_dataset(labels), 0.5, class_balanced=True, seed=3).resample(None)
     assert torch.bincount(torch.tensor(labels)[stratified]).tolist() == [10, 40]
 
 

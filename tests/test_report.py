@@ -317,3 +317,19 @@ def test_each_line_names_the_code_its_runs_came_from_and_a_mix_shows(tmp_path):
         "code (report.csv names each line's): 012345678 (1 line), 012345678+dirty (1 line), datacull 2.0 (1 line), "
         "unrecorded (1 line)." in markdown(table, failed_runs(collect([tmp_path])))
     )
+
+
+def test_a_run_folder_written_under_a_settings_old_name_averages_with_the_new_name(tmp_path):
+    """sampler.stratified became sampler.class_balanced: the study's earlier folders still pair with new runs."""
+    write_run(tmp_path, "old", sampler="random", seed=0, config={"sampler": {"stratified": False}})
+    write_run(
+        tmp_path,
+        "new",
+        sampler="random",
+        seed=1,
+        config={"sampler": {"class_balanced": False, "stratified": None}},
+    )
+    write_run(tmp_path, "balanced", sampler="random", seed=2, config={"sampler": {"stratified": True}})
+    table = summarize(collect([tmp_path]))
+    assert sorted(table["runs"]) == [1, 2]
+    assert row(table, runs=2)["settings"] in ("", "sampler.class_balanced=False")

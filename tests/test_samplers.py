@@ -16,6 +16,7 @@ from datacull import (
 )
 from datacull.errors import InputError
 from datacull.methods.ccs import stratum_budgets
+from datacull.methods.random import RandomDataLoader
 from datacull.sampling import apportion
 
 from .conftest import tensor_dataset
@@ -102,9 +103,33 @@ def test_rs2_without_replacement_sees_every_sample_before_repeating():
 
 def test_rs2_stratified_with_replacement_is_class_proportional():
     labels = [0] * 20 + [1] * 80
-    loader = RS2DataLoader(tensor_dataset(labels), 0.5, sampling_with_replacement=True, stratify=True, seed=0)
+    loader = RS2DataLoader(
+        tensor_dataset(labels), 0.5, sampling_with_replacement=True, class_balanced=True, seed=0
+    )
     kept = loader.resample(None)
     assert torch.bincount(torch.tensor(labels)[kept]).tolist() == [10, 40]
+
+
+def test_class_balancing_has_one_name_and_the_old_ones_still_choose_the_same_subset():
+    import warnings
+
+    labels = [0] * 20 + [1] * 80
+    data = tensor_dataset(labels)
+    new = RandomDataLoader(data, 0.5, class_balanced=True, seed=4).resample(None)
+    with pytest.warns(FutureWarning, match="stratified= is the old name of class_balanced="):
+        old = RandomDataLoader(data, 0.5, stratified=True, seed=4).resample(None)
+    assert torch.equal(old, new)
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "error", FutureWarning
+        )  # 1.0.2's own keyword: no warning for code written for it
+        original = RS2DataLoader(data, 0.5, sampling_with_replacement=True, stratify=True, seed=0).resample(
+            None
+        )
+    renamed = RS2DataLoader(data, 0.5, sampling_with_replacement=True, class_balanced=True, seed=0).resample(
+        None
+    )
+    assert torch.equal(original, renamed)
 
 
 def test_rcap_official_mass_follows_sqrt_of_trained_importance_times_prior():

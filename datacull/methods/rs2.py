@@ -37,21 +37,23 @@ class RS2DataLoader(DCDataLoader):
         dataset,
         pruning_rate: float,
         sampling_with_replacement: bool = False,
-        stratify: bool = False,
+        class_balanced: bool = False,
         official_rounding: bool = False,
+        stratify: bool | None = None,
         **kwargs,
     ):
         super().__init__(dataset, pruning_rate, static=False, **kwargs)
         if official_rounding:
             self.required_num_samples = official_round_size(self.total_num_samples, self.pruning_rate)
         self.sampling_with_replacement = bool(sampling_with_replacement)
-        self.stratify = bool(stratify)
+        # ``stratify`` is DataCull 1.0.2's name for it: code written for the original keeps working, quietly
+        self.class_balanced = bool(class_balanced if stratify is None else stratify)
         self.permutation = torch.randperm(self.total_num_samples, generator=self.rng)
         self.cursor = 0
 
     def compute_subset(self, sample_importance) -> torch.Tensor:
         if self.sampling_with_replacement:
-            return random_subset(self.labels_tensor, self.required_num_samples, self.rng, self.stratify)
+            return random_subset(self.labels_tensor, self.required_num_samples, self.rng, self.class_balanced)
         needed = self.required_num_samples
         taken = self.permutation[self.cursor : self.cursor + needed]
         self.cursor += taken.numel()

@@ -1,0 +1,33 @@
+"""Settings renamed so that one concept has one name (class balancing is ``class_balanced`` everywhere). The old
+names keep working for one release, with a warning; the report reads old run folders under the new names.
+
+The report imports this module, so it imports neither torch nor the methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+log = logging.getLogger("datacull")
+
+#: Config keys renamed in 2.0: old -> new. A run folder written under the old name is compared as the new one.
+RENAMED_KEYS = {
+    "sampler.stratified": "sampler.class_balanced",  # random
+    "sampler.stratify": "sampler.class_balanced",  # rs2 (1.0.2's keyword stays accepted; its folders read as new)
+}
+
+
+def renamed(owner: str, old: str, old_value: Any, new: str, new_value: Any) -> Any:
+    """The value of setting ``new``, given under its old name ``old`` (None: not given) or its new one. The old
+    name warns once per call site (FutureWarning, shown to end users) and in the run's log."""
+    if old_value is None:
+        return new_value
+    message = (
+        f"{owner}: {old}= is the old name of {new}= (one name for class balancing across samplers); it still "
+        "works in this release and will be removed in the next"
+    )
+    warnings.warn(message, FutureWarning, stacklevel=3)
+    log.warning(message)
+    return old_value
