@@ -360,13 +360,61 @@ def write_runs_table(folder: Path) -> None:
     pd.DataFrame(rows).to_csv(folder / "runs.csv", index=False)
 
 
+def paired(row, column: str) -> str:
+    """A report Δ in points: the paired mean ± the half-width of its 95% t-interval (n), or — when blank."""
+    import math
+
+    mean, half, n = row[column], row[f"{column}_ci95"], row[f"{column}_n"]
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    interval = "" if isinstance(half, float) and math.isnan(half) else f" ± {100 * half:.2f}"
+    return f"{100 * mean:+.2f}{interval} (n={int(n)})"
+
+
+def report_lines(folder: Path) -> list[str]:
+    """Every line of ``datacull report`` on ``folder`` in points, as STUDY.md reads it: test and worst-class
+    accuracy, compute, and each Δ with its 95% t-interval and n."""
+    from datacull.report import collect, summarize
+
+    table = summarize(collect([folder]))
+    lines = [
+        "Every line of the report (accuracy in %, Δ in points: paired mean ± 95% t half-width, n):",
+        "",
+        "| budget | importance | sampler | settings | rate | seeds | compute | test | worst | Δ vs full | Δ vs random "
+        "| Δ worst vs random | Δ vs frontier |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, row in table.sort_values(
+        ["budget", "sampler", "importance", "settings", "pruning_rate"]
+    ).iterrows():
+        cells = [
+            row["budget"],
+            row["importance"],
+            row["sampler"],
+            row["settings"] or "",
+            f"{row['pruning_rate']:g}",
+            row["seeds"],
+            f"{row['compute_mean']:.3f}",
+            f"{100 * row['test_acc_mean']:.2f}",
+            f"{100 * row['worst_class_acc_mean']:.2f}",
+            paired(row, "delta_test_acc"),
+            paired(row, "delta_random_test_acc"),
+            paired(row, "delta_random_worst_class_acc"),
+            paired(row, "delta_frontier_test_acc"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def tables(folder: Path) -> str:
-    """STUDY.md's tables that ``datacull report`` does not make, from ``folder``'s ``runs.csv`` and ``classes.csv``:
-    InfoBatch against its same-compute controls (paired by seed), and the class balance of each kept set at 90%."""
+    """STUDY.md's tables, from ``folder`` (an --export folder): every report line in points with its intervals,
+    InfoBatch against its same-compute controls (paired by seed, from ``runs.csv``), and the class balance of each
+    kept set at 90% (``classes.csv``)."""
     import pandas as pd
 
     runs = pd.read_csv(folder / "runs.csv")
-    lines = ["InfoBatch against its same-compute controls (test accuracy, points; paired by seed):", ""]
+    lines = [*report_lines(folder), ""]
+    lines += ["InfoBatch against its same-compute controls (test accuracy, points; paired by seed):", ""]
     lines.append("| seed | InfoBatch | compute | RS2 at its rate | Δ | frontier at its compute | Δ |")
     lines.append("|---|---|---|---|---|---|---|")
     by_entry = {entry: frame.set_index("seed") for entry, frame in runs.groupby("entry")}
