@@ -316,11 +316,33 @@ def export(out: Path, target: Path) -> int:
             if (summary_path.parent / name).exists():
                 shutil.copy2(summary_path.parent / name, destination / name)
         count += 1
-    for name in ("overlap.csv", "classes.csv"):
-        if (out / name).exists():
-            shutil.copy2(out / name, target / name)
+    if (out / "overlap.csv").exists():
+        shutil.copy2(out / "overlap.csv", target / "overlap.csv")
+    merge_classes(out / "classes.csv", target / "classes.csv")
     write_runs_table(target)
     return count
+
+
+def merge_classes(new: Path, committed: Path) -> None:
+    """Add ``new``'s class rows to the ``committed`` classes.csv, replacing the rows of the runs both hold: a study
+    spread over sessions exports each session's seeds into one file without losing the earlier ones (whose
+    samples.csv are not committed, so they cannot be recomputed)."""
+    import pandas as pd
+
+    if not new.exists():
+        return
+    rows = pd.read_csv(new)
+    if committed.exists():
+        earlier = pd.read_csv(committed)
+        run = ["method", "seed", "pruning_rate"]
+        fresh = set(map(tuple, rows[run].round({"pruning_rate": 6}).itertuples(index=False)))
+        keep = [
+            tuple(key) not in fresh for key in earlier[run].round({"pruning_rate": 6}).itertuples(index=False)
+        ]
+        rows = pd.concat([earlier[keep], rows], ignore_index=True)
+    rows.sort_values(["method", "seed", "pruning_rate", "label"]).to_csv(
+        committed, index=False, float_format="%.5f"
+    )
 
 
 #: ``runs.csv``: one row per completed run, the numbers every table of STUDY.md is computed from.

@@ -117,3 +117,32 @@ def test_the_quick_study_runs_every_kind_of_row_and_reports_against_the_frontier
         recomputed.drop(columns=["train_time_s_mean", "scoring_cost_s_mean", "wall_time_s_mean"]),
         table.drop(columns=["train_time_s_mean", "scoring_cost_s_mean", "wall_time_s_mean"]),
     )
+
+
+def test_exporting_a_later_session_keeps_the_class_rows_of_the_earlier_ones(tmp_path):
+    """Earlier seeds' samples.csv are not committed: their class rows must survive a later export."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("study_script", REPO / "scripts" / "study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+
+    def rows(seed: int, kept: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "method": "random",
+                "seed": seed,
+                "pruning_rate": 0.9,
+                "label": [0, 1],
+                "trained_share": 0.5,
+                "kept": kept,
+            }
+        )
+
+    committed, new = tmp_path / "committed.csv", tmp_path / "new.csv"
+    pd.concat([rows(0, 50), rows(1, 51)]).to_csv(committed, index=False)
+    pd.concat([rows(1, 60), rows(2, 52)]).to_csv(new, index=False)  # seed 1 exported again, and seed 2
+    study.merge_classes(new, committed)
+    merged = pd.read_csv(committed)
+    assert merged.groupby("seed")["kept"].first().to_dict() == {0: 50, 1: 60, 2: 52}
+    assert len(merged) == 6
