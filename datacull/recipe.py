@@ -101,6 +101,7 @@ class Recipe:
 
 def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
     trainer = cfg.trainer
+    augment = cfg.dataset.get("augment")  # absent from a dataset section without one (a plugin's)
     batch_size = int(trainer.batch_size)
     if batch_size < 1:
         raise InputError(f"trainer.batch_size must be >= 1; got {batch_size}")
@@ -108,7 +109,7 @@ def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
         model=Component.from_config(cfg.model),
         optimizer=Component.from_config(cfg.optimizer),
         scheduler=Component.from_config(cfg.scheduler),
-        augment=OmegaConf.to_container(cfg.dataset.get("augment", {}) or {}, resolve=True),
+        augment=OmegaConf.to_container(augment, resolve=True) if augment else {},
         batch_size=batch_size,
         eval_batch_size=int(trainer.get("eval_batch_size", 1024)),
         device=device,

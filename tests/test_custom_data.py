@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from datacull.datasets.custom import build_transform
-from datacull.datasets.stream import StreamedSamples, epoch_seed, stream_batches
+from datacull.datasets.stream import InputsOf, StreamedSamples, epoch_seed, stream_batches
 from datacull.errors import DataError, InputError
 from datacull.parts import build_parts, load_dataset
 from datacull.runner import train
@@ -141,6 +141,13 @@ def test_sequences_of_different_lengths_without_a_collate_function_say_how_to_fi
     with pytest.raises(DataError) as raised:
         list(stream_batches(data.train_x, [torch.arange(8)], CPU))
     assert "\n" not in str(raised.value) and "dataset.collate_fn" in str(raised.value)
+
+
+def test_a_collate_function_gives_inputs_and_labels():
+    inputs, labels = torch.zeros(2, 3), torch.tensor([0, 1])
+    assert InputsOf(lambda items: (inputs, labels))([None, None]) is inputs
+    with pytest.raises(DataError, match=r"returned a dict; datacull reads \(inputs, labels\) from it"):
+        InputsOf(lambda items: {"input_ids": inputs, "labels": labels})([None, None])
 
 
 def test_the_scoring_cache_tells_data_sets_apart_by_target_and_arguments(tmp_path):

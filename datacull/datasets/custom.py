@@ -13,9 +13,7 @@ names from its ``classes`` attribute, else the label numbers.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from torch.utils.data import Dataset
 from ..errors import DataError, InputError
 from ..registry import import_target, register_dataset
 from .common import ImageData, assemble, check_items, classes_of, configured_workers, labels_of
-from .stream import StreamedSamples
+from .stream import StreamedSamples, signature_of
 
 #: Keys of ``dataset=custom`` that configure the runner; every other key is an argument of the data set.
 RUNNER_KEYS = {
@@ -43,18 +41,19 @@ RUNNER_KEYS = {
 }
 
 
-def build_transform(node: Mapping[str, Any] | None, key: str = "dataset.augment") -> Callable | None:
-    """The transform a ``{_target_: pkg.module.Name, **arguments}`` node names: a class built with the arguments,
-    a function as it is (its arguments bound, if any); None for no node or ``_target_: null``."""
+def build_transform(node: Mapping[str, Any] | None) -> Callable | None:
+    """The transform that ``dataset.augment`` (``{_target_: pkg.module.Name, **arguments}``) names: a class built
+    with the arguments, a function as it is (its arguments bound, if any); None for no node or ``_target_: null``."""
     node = dict(node or {})
     path = node.pop("_target_", None)
     if not path:
         if node:
             raise InputError(
-                f"{key} for inputs other than images is a transform: {key}._target_=<package.module.Transform>"
+                "dataset.augment for inputs other than images is a transform: "
+                "dataset.augment._target_=<package.module.Transform>"
             )
         return None
-    target = import_target(path, f"{key}._target_")
+    target = import_target(path, "dataset.augment._target_")
     if inspect.isclass(target):
         return target(**node)
     return functools.partial(target, **node) if node else target
@@ -110,21 +109,24 @@ def load_custom(cfg: Any, cache_dir: Path) -> ImageData:
     arguments = {key: value for key, value in settings.items() if key not in RUNNER_KEYS}
     test = dict(settings.get("test") or {})
     test_path = test.pop("_target_", None)
-    targets = {
-        "train": (cfg._target_, arguments if test_path else {**arguments, "train": True}, "dataset._target_"),
-        "test": (test_path, test, "dataset.test._target_")
-        if test_path
-        else (cfg._target_, {**arguments, "train": False}, "dataset._target_"),
-    }
+    if test_path:
+        targets = {
+            "train": (cfg._target_, arguments, "dataset._target_"),
+            "test": (test_path, test, "dataset.test._target_"),
+        }
+    else:  # torchvision's convention
+        targets = {
+            split: (cfg._target_, {**arguments, "train": split == "train"}, "dataset._target_")
+            for split in ("train", "test")
+        }
     collate = import_target(cfg.collate_fn, "dataset.collate_fn") if cfg.get("collate_fn") else None
     workers = configured_workers(cfg)
     splits, datasets = {}, {}
     for split, (path, split_arguments, key) in targets.items():
         dataset, target = _build_split(path, split_arguments, key)
         # the scoring cache's key: the data set's import path, arguments and code (its labels are hashed too)
-        identity = [path, split_arguments, code_signature(target)]
-        signature = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode())
-        samples = StreamedSamples(dataset, signature.hexdigest(), collate, workers)
+        identity = signature_of(path, split_arguments, code_signature(target))
+        samples = StreamedSamples(dataset, identity, collate, workers)
         splits[split] = (samples, labels_of(dataset, f"{key}={path} ({split})", workers))
         datasets[split] = dataset
     classes = classes_of(getattr(datasets["train"], "classes", None), splits["train"][1], splits["test"][1])

@@ -12,9 +12,7 @@ Nothing downloads unless ``dataset.download=true``; a data set that is not there
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +24,7 @@ from ..errors import DataError
 from ..registry import register_dataset
 from .common import ImageData, assemble, classes_of, configured_workers, default_data_root, labels_of
 from .files import pil_to_uint8
-from .stream import StreamedSamples
-
-
-def _signature(*parts: Any) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+from .stream import StreamedSamples, signature_of
 
 
 def _image_settings(cfg: Any) -> tuple[int | None, tuple[int, int] | None]:
@@ -98,7 +92,7 @@ def load_torchvision(cfg: Any, cache_dir: Path) -> ImageData:
                 f"torchvision's {name} ({split}) cannot be loaded from dataset.root={root} ({reason}); {fix}"
             ) from None
         train_dataset = train_dataset or dataset
-        identity = _signature("torchvision", name, root, arguments, channels, size, len(dataset))
+        identity = signature_of("torchvision", name, root, arguments, channels, size, len(dataset))
         samples = StreamedSamples(PILImages(dataset, channels, size), identity, workers=workers)
         splits[split] = (samples, labels_of(dataset, f"torchvision.datasets.{name} ({split})", workers))
     classes = classes_of(getattr(train_dataset, "classes", None), splits["train"][1], splits["test"][1])
@@ -200,7 +194,7 @@ def load_hf(cfg: Any, cache_dir: Path) -> ImageData:
             )
         images = isinstance(columns, str) and isinstance(table.features[columns], datasets.Image)
         rows = HFRows(table, columns, label, (channels, size) if images else None)
-        identity = _signature(
+        identity = signature_of(
             "hf", str(path), cfg.get("config_name"), split_name, table._fingerprint, columns
         )
         splits[split] = (StreamedSamples(rows, identity, workers=workers), rows.targets)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -24,12 +25,28 @@ from ..errors import DatacullError, DataError
 
 #: Batches each worker reads ahead of training.
 PREFETCH_BATCHES = 4
-_SEED_MASK = (1 << 63) - 1
+_BITS_64 = (1 << 64) - 1
+
+
+def mix_seed(*values: int) -> int:
+    """A 63-bit seed from integers (splitmix64 over them): the same on every platform and Python version."""
+    state = 0
+    for value in values:
+        state = (state + (int(value) & _BITS_64) + 0x9E3779B97F4A7C15) & _BITS_64
+        state = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & _BITS_64
+        state = ((state ^ (state >> 27)) * 0x94D049BB133111EB) & _BITS_64
+        state ^= state >> 31
+    return state >> 1
 
 
 def default_workers() -> int:
     """Reading processes unless ``dataset.workers`` says: one per CPU core, at most 8."""
     return min(8, os.cpu_count() or 1)
+
+
+def signature_of(*parts: Any) -> str:
+    """A data set's identity for the scoring cache, from what describes it (import path, arguments, ...)."""
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def to_device(inputs: Any, device: torch.device) -> Any:
@@ -57,6 +74,10 @@ class InputsOf:
                 f"the inputs of one batch differ in shape ({', '.join(map(str, shapes[:3]))}): resize images with "
                 "dataset.image_size=[H,W], or pad sequences with a collate function (dataset.collate_fn=...)"
             ) from None
+        if not isinstance(batch, tuple | list):
+            raise DataError(
+                f"the collate function returned a {type(batch).__name__}; datacull reads (inputs, labels) from it"
+            )
         return batch[0]
 
 
@@ -81,13 +102,13 @@ class _Reader(Dataset):
         if self.transform is None:
             return item
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(hash((self.seed, index)) & _SEED_MASK)
+            torch.manual_seed(mix_seed(self.seed, index))
             return (self.transform(item[0]), *item[1:])
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of one epoch's training transforms (each sample's is derived from it and the sample's index)."""
-    return hash((int(seed), int(epoch))) & _SEED_MASK
+    return mix_seed(seed, epoch)
 
 
 class StreamedSamples:
