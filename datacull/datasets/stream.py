@@ -132,7 +132,6 @@ class StreamedSamples:
         first = self.fetch([0]) if len(self.index) else None
         #: one input's shape (None when the inputs are dicts of tensors)
         self.sample_shape = tuple(first.shape[1:]) if isinstance(first, torch.Tensor) else None
-        self.dtype = first.dtype if isinstance(first, torch.Tensor) else None
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
