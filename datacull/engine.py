@@ -1,10 +1,12 @@
-"""The training loop: data as uint8 tensors, batches are index tensors.
+"""The training loop: batches are index tensors into the data, whatever feeds them.
 
-One code path for CPU and CUDA. The data live on the device when they fit (a quarter of its free memory), else in
-pinned host memory, copied one batch at a time (the log says which). Augmentation (random crop with zero padding,
-horizontal flip) runs on whole batches on the device. Per-sample losses (``reduction="none"``) feed optional
-per-sample weights and the :class:`~datacull.DCLogger` buffers; running totals stay on the device, so the only
-host syncs of an epoch happen after its last step.
+One code path for CPU and CUDA, and for two ways of feeding batches. Images as uint8 tensors live on the device
+when they fit (a quarter of its free memory), else in pinned host memory, copied one batch at a time (the log says
+which); their augmentation (random crop with zero padding, horizontal flip) runs on whole batches on the device.
+Data that stream (image files, a ``Dataset`` of your own) are read by DataLoader workers ahead of each batch, a
+transform of yours applied per sample there. Per-sample losses (``reduction="none"``) feed optional per-sample
+weights and the :class:`~datacull.DCLogger` buffers; running totals stay on the device, so the only host syncs of
+an epoch happen after its last step.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .datasets import ImageData
-from .datasets.files import ImageFiles, default_workers, stream_batches
+from .datasets.custom import build_transform
+from .datasets.stream import StreamedSamples, epoch_seed, stream_batches
 from .distributed import SINGLE, DistContext, all_reduce_sum, rank_slice
 from .errors import DivergenceError
 from .logger import DCLogger
+from .models.common import call_model
 from .models.external import final_linear
 
 log = logging.getLogger("datacull")
@@ -54,23 +58,28 @@ PER_SAMPLE_METRICS: dict[str, Callable[[StepOutputs], torch.Tensor]] = {
 
 
 class DeviceData:
-    """Images and labels for the engine: resident on ``device``, pinned on the host and copied per batch, or
-    files on disk decoded by DataLoader workers ahead of each batch (:class:`~datacull.datasets.files.ImageFiles`).
-    """
+    """Inputs and labels for the engine: resident on ``device``, pinned on the host and copied per batch, or
+    :class:`~datacull.datasets.stream.StreamedSamples` read by DataLoader workers ahead of each batch (``transform``
+    applied to each input there)."""
 
     def __init__(
-        self, images: torch.Tensor | ImageFiles, labels: torch.Tensor, device: torch.device, resident: bool
+        self,
+        inputs: torch.Tensor | StreamedSamples,
+        labels: torch.Tensor,
+        device: torch.device,
+        resident: bool,
+        transform: Callable | None = None,
     ):
         self.device = device
-        self.streaming = isinstance(images, ImageFiles)
+        self.streaming = isinstance(inputs, StreamedSamples)
         self.resident = not self.streaming and (resident or device.type != "cuda")
-        self.workers = default_workers()
+        self.transform = transform
         if self.streaming:
-            self.images, self.labels = images, labels
+            self.inputs, self.labels = inputs, labels.to(device)
         elif self.resident:
-            self.images, self.labels = images.to(device), labels.to(device)
+            self.inputs, self.labels = inputs.to(device), labels.to(device)
         else:
-            self.images, self.labels = images.pin_memory(), labels.pin_memory()
+            self.inputs, self.labels = inputs.pin_memory(), labels.pin_memory()
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -78,17 +87,20 @@ class DeviceData:
     def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch ``index`` (on the engine's device when resident, else on the host) as device tensors."""
         if self.resident:
-            return self.images[index], self.labels[index]
+            return self.inputs[index], self.labels[index]
         index = index.cpu()
         return (
-            self.images[index].pin_memory().to(self.device, non_blocking=True),
+            self.inputs[index].pin_memory().to(self.device, non_blocking=True),
             self.labels[index].pin_memory().to(self.device, non_blocking=True),
         )
 
-    def batches(self, batches: list[torch.Tensor]):
-        """The images and labels of each batch of indices, in order, on the device."""
+    def batches(self, batches: list[torch.Tensor], seed: int | None = None):
+        """The inputs and labels of each batch of indices, in order, on the device; ``seed`` seeds a streamed
+        transform (:func:`~datacull.datasets.stream.epoch_seed`)."""
         if self.streaming:
-            yield from stream_batches(self.images, self.labels, batches, self.device, self.workers)
+            streamed = stream_batches(self.inputs, batches, self.device, self.transform, seed)
+            for index, inputs in zip(batches, streamed, strict=True):
+                yield inputs, self.labels[index.to(self.device, non_blocking=True)]
             return
         for index in batches:
             yield self.take(index)
@@ -107,7 +119,7 @@ class DeviceData:
 
 def fits_on_device(data: ImageData, device: torch.device) -> bool:
     """Whether the uint8 images of every split fit in :data:`DEVICE_DATA_SHARE` of ``device``'s free memory."""
-    if device.type != "cuda" or isinstance(data.train_x, ImageFiles):
+    if device.type != "cuda" or isinstance(data.train_x, StreamedSamples):
         return True
     splits = [data.train_x, data.test_x, data.val_x]
     needed = sum(tensor.numel() * tensor.element_size() for tensor in splits if tensor is not None)
@@ -120,21 +132,15 @@ STATISTICS_SAMPLE = 5000
 
 
 def channel_statistics(
-    images: torch.Tensor | ImageFiles, chunk: int = 4096
+    images: torch.Tensor | StreamedSamples, chunk: int = 4096
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and (unbiased) standard deviation of uint8 images in [0, 1], in chunks: no float copy of
     the whole set. Of streamed files, a seeded sample of :data:`STATISTICS_SAMPLE`."""
     total = torch.zeros(images.shape[1], dtype=torch.float64)
     squares = torch.zeros_like(total)
-    if isinstance(images, ImageFiles):
+    if isinstance(images, StreamedSamples):
         sample = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:STATISTICS_SAMPLE]
-        batches = list(torch.sort(sample).values.split(256))
-        parts = (
-            part
-            for part, _ in stream_batches(
-                images, torch.zeros(len(images)), batches, torch.device("cpu"), default_workers()
-            )
-        )
+        parts = stream_batches(images, list(torch.sort(sample).values.split(256)), torch.device("cpu"))
         count = len(sample) * images.shape[2] * images.shape[3]
     else:
         parts = (images[start : start + chunk] for start in range(0, images.shape[0], chunk))
@@ -215,6 +221,20 @@ class BatchAugment:
         return self.normalize(images)
 
 
+class PassThrough:
+    """The device-side augmentation of inputs other than images: none (a transform of yours runs per sample in
+    the DataLoader workers), and no normalization."""
+
+    def draw(self, batch: int) -> dict[str, torch.Tensor]:
+        return {}
+
+    def __call__(self, inputs: Any, draws: dict[str, torch.Tensor] | None = None) -> Any:
+        return inputs
+
+    def normalize(self, inputs: Any) -> Any:
+        return inputs
+
+
 @dataclass
 class EpochStats:
     loss: float
@@ -257,6 +277,7 @@ class Engine:
         self.global_step = 0
         self.batch_size = recipe.batch_size
         self.eval_batch_size = recipe.eval_batch_size
+        self.seed = int(seed)
         torch.manual_seed(seed)
         self.model = recipe.build_model(data).to(device)
         # channels-last helps convolutions only; an MLP's input would be copied for nothing
@@ -273,26 +294,29 @@ class Engine:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
         self.num_classes = data.num_classes
         resident = fits_on_device(data, device)
-        if isinstance(data.train_x, ImageFiles):
-            log.info("data streamed from disk: %d DataLoader workers decode each batch", default_workers())
+        if isinstance(data.train_x, StreamedSamples):
+            log.info("data streamed: %d DataLoader workers read each batch", data.train_x.workers)
         elif device.type == "cuda":
             log.info(
                 "data %s", "resident on the GPU" if resident else "in pinned host memory, copied per batch"
             )
-        self.train_data = DeviceData(data.train_x, data.train_y, device, resident)
+        augment = recipe.augment
+        transform = None if data.images else build_transform(augment)
+        self.train_data = DeviceData(data.train_x, data.train_y, device, resident, transform)
         self.eval_sets = {"test": DeviceData(data.test_x, data.test_y, device, resident)}
         if data.val_x is not None and data.val_x.shape[0]:
             self.eval_sets["val"] = DeviceData(data.val_x, data.val_y, device, resident)
-        mean, std = channel_statistics(data.train_x)
         self.generator = torch.Generator(device=device).manual_seed(seed)
-        augment = recipe.augment
-        self.augment = BatchAugment(
-            augment.get("crop_padding", 0),
-            augment.get("flip", False),
-            mean.to(device),
-            std.to(device),
-            self.generator,
-        )
+        self.augment: BatchAugment | PassThrough = PassThrough()
+        if data.images:
+            mean, std = channel_statistics(data.train_x)
+            self.augment = BatchAugment(
+                augment.get("crop_padding", 0),
+                augment.get("flip", False),
+                mean.to(device),
+                std.to(device),
+                self.generator,
+            )
         # what forward passes call: the model, maybe compiled; training wraps it for gradient averaging under DDP
         self.inference_model: nn.Module = self.model
         self.compiled = recipe.compile
@@ -315,13 +339,15 @@ class Engine:
             return torch.autocast("cuda", dtype=self.amp_dtype)
         return contextlib.nullcontext()
 
-    def _forward(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+    def _forward(self, model: nn.Module, inputs: Any) -> torch.Tensor:
+        """The logits of a batch of inputs (a tensor, or a dict of tensors passed as keyword arguments)."""
+        if self.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.compiled:  # one graph for every batch size (the last batch of an epoch is smaller)
-            torch._dynamo.mark_dynamic(images, 0)
+            for tensor in inputs.values() if isinstance(inputs, Mapping) else [inputs]:
+                torch._dynamo.mark_dynamic(tensor, 0)
         with self._autocast():
-            return model(images)
+            return call_model(model, inputs)
 
     def progress(self, epoch: int, step: int, steps_this_epoch: int) -> float:
         """The fraction of training done before this step: by steps under a step budget, else by epochs (so
@@ -372,13 +398,13 @@ class Engine:
             batches = batches[: max(0, self.total_steps - self.global_step)]
         parts = [rank_slice(global_batch.numel(), self.context) for global_batch in batches]
         shards = [global_batch[part] for global_batch, part in zip(batches, parts, strict=True)]
-        batch_data = self.train_data.batches(shards)
+        batch_data = self.train_data.batches(shards, epoch_seed(self.seed, epoch))
         for step, (global_batch, part, batch) in enumerate(zip(batches, parts, shards, strict=True)):
             lr = self._set_lr(self.progress(epoch, step, num_steps))
             draws = self.augment.draw(global_batch.numel())
             local_draws = {name: value[..., part] for name, value in draws.items()}
-            images, labels = next(batch_data)
-            logits = self._forward(self.forward_model, self.augment(images, local_draws))
+            inputs, labels = next(batch_data)
+            logits = self._forward(self.forward_model, self.augment(inputs, local_draws))
             losses = F.cross_entropy(logits.float(), labels, reduction="none")
             weighted = losses * weights[batch.to(self.device)] if weights is not None else losses
             # the mean over the global batch: each rank's sum over its shard, DDP averaging over ranks, so shards
@@ -438,10 +464,10 @@ class Engine:
         self.model.eval()
         counts = torch.zeros(self.num_classes, device=self.device)
         hits = torch.zeros(self.num_classes, device=self.device)
-        for number, (images, labels) in enumerate(data.chunks(self.eval_batch_size)):
+        for number, (inputs, labels) in enumerate(data.chunks(self.eval_batch_size)):
             if number % world != rank:  # each rank evaluates its share of the batches
                 continue
-            predicted = self._forward(self.inference_model, self.augment.normalize(images)).argmax(1)
+            predicted = self._forward(self.inference_model, self.augment.normalize(inputs)).argmax(1)
             counts += torch.bincount(labels, minlength=self.num_classes)
             hits += torch.bincount(labels[predicted == labels], minlength=self.num_classes)
         all_reduce_sum(self.context, counts)

@@ -78,6 +78,8 @@ def absolutize_paths(cfg: DictConfig) -> None:
         cfg.cache_dir = str(Path(cfg.cache_dir).expanduser().resolve())
         if cfg.dataset.get("root"):
             cfg.dataset.root = str(Path(cfg.dataset.root).expanduser().resolve())
+        if cfg.dataset.get("path") and Path(cfg.dataset.path).expanduser().exists():  # a save_to_disk folder
+            cfg.dataset.path = str(Path(cfg.dataset.path).expanduser().resolve())
 
 
 def _log_to_files_only(message: str) -> None:

@@ -27,6 +27,7 @@ from .checks import check_classes, check_settings, degenerate_subset, warn
 from .data import DCDataLoader, DCDataset
 from .datasets import ImageData
 from .datasets.common import hold_out_validation, resolve_val_fraction
+from .datasets.custom import check_augment
 from .distributed import SINGLE, DistContext
 from .errors import DataError, InputError
 from .importance import DCImportance
@@ -105,8 +106,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def load_dataset(cfg: Any, cache_dir: str | Path) -> ImageData:
-    """The configured dataset (its training and test splits) from its registered loader."""
-    data: ImageData = get_dataset(cfg.name)(cfg, Path(cache_dir))
+    """The configured dataset (its training and test splits) from its registered loader: ``dataset.source`` where
+    ``dataset.name`` names the data set itself (``dataset=torchvision dataset.name=SVHN``), else ``dataset.name``."""
+    data: ImageData = get_dataset(cfg.get("source") or cfg.name)(cfg, Path(cache_dir))
     if data.train_x.shape[0] == 0:
         raise DataError(f"dataset '{cfg.name}' has no training samples left after subsetting")
     return data
@@ -259,6 +261,7 @@ def build_parts(
     recipe = build_recipe(cfg, device)
     data = load_dataset(cfg.dataset, cache_dir)
     check_classes(data.train_y, data.test_y, data.classes)
+    check_augment(recipe.augment, data.images)
     # the samplers and importances read labels only; the engine reads the images from ``data`` itself
     dataset = DCDataset(TensorDataset(torch.zeros(data.train_y.numel(), 0), data.train_y))
     loader = build_loader(cfg, sampler_cls, dataset, budget)

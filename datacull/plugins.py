@@ -24,6 +24,7 @@ SUPPLIED = {
     "logger_object",
     "in_channels",
     "image_size",
+    "input_shape",
     "num_classes",
     "seed",
     "num_epochs",

@@ -6,9 +6,12 @@ points and looks names up. This module imports no implementation, so the plugins
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import InputError
 
 KINDS = ("importance", "sampler", "dataset", "model", "optimizer", "scheduler")
 
@@ -73,3 +76,17 @@ def register_scheduler(name: str) -> Callable[[Any], Any]:
 def registered(kind: str) -> dict[str, Entry]:
     """What is registered under ``kind`` so far (without loading anything; see :mod:`datacull.catalog`)."""
     return _REGISTRY[kind]
+
+
+def import_target(path: str, key: str = "_target_") -> Any:
+    """The object at the dotted import path ``pkg.module.Name`` that the setting ``key`` gives, or a one-line
+    error naming what failed."""
+    module_name, _, name = str(path).rpartition(".")
+    if not module_name:
+        raise InputError(f"{key}={path!r} must be a dotted import path such as mypackage.module.Name")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except ImportError as error:
+        raise InputError(f"{key}={path}: cannot import {module_name} ({error})") from None
+    except AttributeError:
+        raise InputError(f"{key}={path}: {module_name} has no {name}") from None

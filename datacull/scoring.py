@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .datasets import ImageData
-from .datasets.files import ImageFiles
+from .datasets.stream import StreamedSamples
 from .distributed import SINGLE, DistContext, barrier, broadcast_object
 from .engine import PER_SAMPLE_METRICS, Engine
 from .logger import DCLogger
@@ -154,13 +154,14 @@ def _sha1_file(path: Path) -> str:
 
 
 def data_fingerprint(data: ImageData) -> str:
-    """The training split's identity: its bytes, or for streamed files their names, sizes and modification times."""
+    """The training split's identity: its bytes, or for streamed data their signature (image files: their names,
+    sizes and modification times; a data set of your own: its import path, arguments and code)."""
     digest = hashlib.sha1()
     for tensor in (data.train_x, data.train_y):
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(
             tensor.signature.encode()
-            if isinstance(tensor, ImageFiles)
+            if isinstance(tensor, StreamedSamples)
             else tensor.contiguous().numpy().tobytes()
         )
     return digest.hexdigest()

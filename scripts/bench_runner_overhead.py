@@ -23,7 +23,6 @@ import logging
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,13 +30,11 @@ import benchlib  # noqa: E402
 
 sys.path.insert(0, str(benchlib.REPO))
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from datacull import register_dataset, runner  # noqa: E402
+from datacull import register_dataset  # noqa: E402
 from datacull.datasets import ImageData  # noqa: E402
 from datacull.engine import Engine  # noqa: E402
-from datacull.observers import ProgressDisplay  # noqa: E402
 from datacull.parts import resolve_device  # noqa: E402
 from datacull.recipe import build_recipe  # noqa: E402
 
@@ -98,49 +95,19 @@ def plain_loop(
     """What a user writes by hand: normalize, forward, cross-entropy, backward, step. Seconds per epoch."""
     torch.manual_seed(int(cfg.seed))
     model = build_recipe(cfg, device).build_model(data).to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=cfg.optimizer.lr,
-        momentum=cfg.optimizer.momentum,
-        nesterov=cfg.optimizer.nesterov,
-        weight_decay=cfg.optimizer.weight_decay,
-    )
     # statistics summed in float64, as the runner's are: float32 sums differ by ~1e-7 from one CPU to another,
     # which eight SGD steps grow into weight differences of ~1e-3
     pixels = data.train_x.double().div(255.0)
     mean = pixels.mean(dim=(0, 2, 3)).float().view(1, -1, 1, 1).to(device)
     std = pixels.std(dim=(0, 2, 3)).float().clamp_min(1e-3).view(1, -1, 1, 1).to(device)
     train_x, train_y = data.train_x.to(device), data.train_y.to(device)
-    seconds = []
-    for order in orders:
-        start = time.perf_counter()
-        model.train()
+
+    def batches(order: torch.Tensor):
         for batch in order.to(device).split(int(cfg.trainer.batch_size)):
-            images = (train_x[batch].float().div_(255.0) - mean) / std
-            loss = F.cross_entropy(model(images), train_y[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        loss.item()  # wait for the device, as the runner's end-of-epoch sync does
-        seconds.append(time.perf_counter() - start)
-    return seconds, model
+            yield (train_x[batch].float().div_(255.0) - mean) / std, train_y[batch]
 
-
-def runner_epoch_times(cfg, run_dir: Path) -> list[float]:
-    """The real runner on ``cfg``: seconds between consecutive epochs' ends, the first and the last left out."""
-    ends = []
-    original = ProgressDisplay.epoch_done
-
-    def record(self, row):
-        original(self, row)
-        ends.append(time.perf_counter())
-
-    ProgressDisplay.epoch_done = record
-    try:
-        runner.train(cfg, run_dir=run_dir)
-    finally:
-        ProgressDisplay.epoch_done = original
-    return [later - earlier for earlier, later in zip(ends[:-2], ends[1:-1], strict=True)]
+    optimizer = benchlib.plain_sgd(cfg, model)
+    return benchlib.plain_epochs(model, optimizer, (batches(order) for order in orders)), model
 
 
 def check_same_training(cfg, data: ImageData, device: torch.device) -> float:
@@ -180,11 +147,11 @@ def main() -> None:
             orders = [torch.randperm(SIZES["samples"], generator=generator) for _ in range(epochs - 1)]
             plain += plain_loop(cfg[0.0], data, device, orders)[0][1:]
             for rate in SIZES["rates"]:
-                ours[rate] += runner_epoch_times(cfg[rate], work / f"run-{repeat}-{rate}")
+                ours[rate] += benchlib.runner_epoch_times(cfg[rate], work / f"run-{repeat}-{rate}")
 
     full = statistics.median(plain)
     stats = {"plain": benchlib.summary(plain)}
-    rows = [["plain loop, full data", fmt(stats["plain"]), "1.000", "—", "—"]]
+    rows = [["plain loop, full data", benchlib.fmt_summary(stats["plain"]), "1.000", "—", "—"]]
     for rate in SIZES["rates"]:
         stats[rate] = benchlib.summary(ours[rate])
         ratio = stats[rate]["median_s"] / full
@@ -193,7 +160,7 @@ def main() -> None:
         rows.append(
             [
                 f"datacull train, p={rate}",
-                fmt(stats[rate]),
+                benchlib.fmt_summary(stats[rate]),
                 f"{ratio:.3f}",
                 f"{ratio - (1.0 - rate):+.1%}",
                 goal,
@@ -215,10 +182,6 @@ def main() -> None:
         raise SystemExit(
             f"the plain loop and the datacull engine trained different weights (max diff {weight_diff})"
         )
-
-
-def fmt(stat: dict[str, float]) -> str:
-    return f"{benchlib.fmt_seconds(stat['median_s'])} ({benchlib.fmt_seconds(stat['min_s'])}–{benchlib.fmt_seconds(stat['max_s'])})"
 
 
 if __name__ == "__main__":

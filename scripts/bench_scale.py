@@ -241,7 +241,7 @@ def data_path(quick: bool) -> list[list]:
             label = (
                 "in memory (decoded once, cached)"
                 if mode == "true"
-                else f"streamed ({engine.train_data.workers} workers)"
+                else f"streamed ({engine.train_data.inputs.workers} workers)"
             )
             rows.append([label, f"{samples:,}", f"{samples / seconds:,.0f}"])
     return rows

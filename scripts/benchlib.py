@@ -121,3 +121,62 @@ def report(args: argparse.Namespace, title: str, text: str, results: dict[str, A
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(f"### {title}\n\n`{info['command']}`\n\n{header}\n{text}\n")
+
+
+def fmt_summary(stat: dict[str, float]) -> str:
+    """A :func:`summary` as ``median (min–max)``."""
+    return f"{fmt_seconds(stat['median_s'])} ({fmt_seconds(stat['min_s'])}–{fmt_seconds(stat['max_s'])})"
+
+
+def plain_sgd(cfg: Any, model: Any) -> Any:
+    """The SGD optimizer of ``model`` with ``cfg.optimizer``'s settings, built by hand."""
+    import torch
+
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.optimizer.lr,
+        momentum=cfg.optimizer.momentum,
+        nesterov=cfg.optimizer.nesterov,
+        weight_decay=cfg.optimizer.weight_decay,
+    )
+
+
+def plain_epochs(model: Any, optimizer: Any, epochs: Any) -> list[float]:
+    """What a user writes by hand: for each epoch's ``(inputs, labels)`` batches on the model's device, forward,
+    cross-entropy, backward, step. Seconds per epoch, each ending with a wait for the device, as the runner's
+    end-of-epoch sync does."""
+    import torch.nn.functional as F
+
+    seconds = []
+    for batches in epochs:
+        start = time.perf_counter()
+        model.train()
+        for inputs, labels in batches:
+            loss = F.cross_entropy(model(inputs), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        loss.item()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def runner_epoch_times(cfg: Any, run_dir: Path) -> list[float]:
+    """``datacull.runner.train`` on ``cfg``: seconds between consecutive epochs' ends, the first and the last left
+    out (everything done per epoch counts: sampler, metrics, checkpoint)."""
+    from datacull import runner
+    from datacull.observers import ProgressDisplay
+
+    ends = []
+    original = ProgressDisplay.epoch_done
+
+    def record(self, row):
+        original(self, row)
+        ends.append(time.perf_counter())
+
+    ProgressDisplay.epoch_done = record
+    try:
+        runner.train(cfg, run_dir=run_dir)
+    finally:
+        ProgressDisplay.epoch_done = original
+    return [later - earlier for earlier, later in zip(ends[:-2], ends[1:-1], strict=True)]

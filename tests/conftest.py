@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,41 @@ def scoring_request(cfg: DictConfig, data, epochs: int, schedule_epochs: int, ca
 
     recipe = build_recipe(cfg, torch.device("cpu"))
     return ScoringRequest(recipe, data, int(cfg.seed), epochs, schedule_epochs, Path(cache_dir))
+
+
+def write_mnist(root, counts=(40, 20)) -> None:
+    """MNIST's four idx files as torchvision reads them, with random 28x28 digits of ten classes."""
+    folder = root / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in zip(("train", "t10k"), counts, strict=True):
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 2051, count, 28, 28) + images.tobytes()
+        )
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 2049, count) + labels.tobytes()
+        )
+
+
+def save_token_dataset(folder) -> None:
+    """TokenSequences as a Hugging Face DatasetDict on disk: padded input_ids, attention_mask, a ClassLabel."""
+    datasets = pytest.importorskip("datasets")
+    from .custom_data import TokenSequences, pad_tokens
+
+    splits = {}
+    for split, train_flag in (("train", True), ("test", False)):
+        source = TokenSequences(train_flag)
+        inputs, labels = pad_tokens([source[i] for i in range(len(source))])
+        splits[split] = datasets.Dataset.from_dict(
+            {**{key: value.tolist() for key, value in inputs.items()}, "label": labels.tolist()},
+            features=datasets.Features(
+                {
+                    "input_ids": datasets.Sequence(datasets.Value("int64")),
+                    "attention_mask": datasets.Sequence(datasets.Value("int64")),
+                    "label": datasets.ClassLabel(names=TokenSequences.classes),
+                }
+            ),
+        )
+    datasets.DatasetDict(splits).save_to_disk(str(folder))

@@ -31,3 +31,30 @@ class NoLinear(nn.Module):
 
     def forward(self, x):
         return self.conv(x).flatten(1)
+
+
+class BagOfTokens(nn.Module):
+    """A text classifier: the mean embedding of a sentence's real tokens (an ``nn.EmbeddingBag``), then a linear
+    layer. Takes the padded token ids and their mask as keyword arguments."""
+
+    def __init__(self, vocab_size: int, num_classes: int, dim: int = 16):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(vocab_size, dim, mode="sum")
+        self.classifier = nn.Linear(dim, num_classes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        weights = attention_mask.float() / attention_mask.sum(1, keepdim=True).clamp_min(1)
+        return self.classifier(self.bag(input_ids, per_sample_weights=weights))
+
+
+class TabularNet(nn.Module):
+    """Rows of features in, class logits out: the size of a row comes from the data set (``input_shape``)."""
+
+    def __init__(self, input_shape, num_classes, hidden: int = 32):
+        super().__init__()
+        (features,) = input_shape
+        self.body = nn.Sequential(nn.Linear(features, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))

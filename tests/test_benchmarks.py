@@ -53,6 +53,17 @@ def test_data_path_augments_like_torchvision(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not (SHARED_CIFAR10 / "train").is_dir(), reason=f"no CIFAR-10 image folder at {SHARED_CIFAR10}"
+)
+def test_dataloader_path_trains_the_same_weights_as_a_plain_loop_over_the_same_dataloader(tmp_path):
+    _, results = quick("bench_dataloader_path.py", tmp_path, "--device", "cpu", "--workers", "1")
+    assert results["weight_diff"] < 1e-4
+    assert results["images"] == 100
+    assert set(results["epoch_times"]) == {"plain", "engine", "custom", "imagefolder"}
+
+
+@pytest.mark.slow
 def test_sweep_cost_arms_reach_the_same_results(tmp_path):
     _, results = quick("bench_sweep_cost.py", tmp_path)
     assert set(results["seconds"]) == {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from datacull import DCLogger
 from datacull.catalog import get_importance, get_sampler
@@ -136,3 +136,10 @@ def test_every_experiment_preset_builds_its_recipe_and_sampler(experiment):
     assert recipe.build_model(tiny_images()) is not None
     loader = make_sampler(cfg.sampler.name, tensor_dataset([0, 1, 2] * 20), cfg.sampler.pruning_rate)
     assert loader.pruning_rate == pytest.approx(cfg.sampler.pruning_rate) or cfg.sampler.name == "full"
+
+
+def test_a_dataset_section_without_augment_builds_a_recipe_without_augmentation():
+    cfg = compose_config()
+    with open_dict(cfg):
+        del cfg.dataset.augment  # a plugin's generated section names no augmentation
+    assert build_recipe(cfg, CPU).augment == {}

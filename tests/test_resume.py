@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL in the middle of an epoch and resumed ends exactly like the same run uninterrupted."""
+"""A run killed with SIGKILL in the middle of an epoch and resumed ends exactly like the same run uninterrupted: on
+resident images, and on a table of your own streamed through DataLoader workers with a per-sample transform."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import metrics_without_timing
+from .conftest import REPO, metrics_without_timing
 
 #: Small batches make an epoch mostly training steps, so a kill at a random moment lands inside one.
-SETUP = ["trainer.epochs=8", "trainer.batch_size=8", "trainer.progress=log", "model.hidden=64"]
+SETUP = ["trainer.epochs=8", "trainer.batch_size=8", "trainer.progress=log"]
+DIGITS = ["model.hidden=64"]
+#: scikit-learn's breast cancer table by ``dataset._target_``, a model of the tests' by ``model._target_``
+TABLE = [
+    "dataset=custom",
+    "dataset._target_=tests.custom_data.BreastCancer",
+    "model=custom",
+    "model._target_=tests.custom_models.TabularNet",
+]
 TIMING_AND_PLACE = {
     "wall_time_s",
     "train_time_s",
@@ -34,6 +43,7 @@ def env_for(root: Path) -> dict[str, str]:
         **os.environ,
         "DATACULL_OUTPUT_DIR": str(root / "outputs"),
         "DATACULL_CACHE_DIR": str(root / "cache"),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),  # tests.custom_data
     }
 
 
@@ -59,10 +69,17 @@ def comparable_summary(run_dir: Path) -> dict:
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["importance=rcap", "sampler=rcap"],
-        ["importance=aum", "sampler=ccs", "importance.trajectory_length=2"],
+        [*DIGITS, "importance=rcap", "sampler=rcap"],
+        [*DIGITS, "importance=aum", "sampler=ccs", "importance.trajectory_length=2"],
+        [*TABLE, "dataset.workers=2", "importance=aum", "sampler=ccs", "importance.trajectory_length=2"],
+        [
+            *TABLE,
+            "dataset.workers=1",
+            "dataset.augment._target_=tests.custom_data.GaussianNoise",
+            "sampler=infobatch",
+        ],
     ],
-    ids=["dynamic-rcap", "static-aum-ccs"],
+    ids=["dynamic-rcap", "static-aum-ccs", "table-static-aum-ccs", "table-dynamic-infobatch-augmented"],
 )
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, overrides):

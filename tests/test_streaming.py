@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from datacull.datasets.common import hold_out_validation
-from datacull.datasets.files import ImageFiles, stream_batches
+from datacull.datasets.stream import StreamedSamples, stream_batches
 from datacull.errors import DataError
 from datacull.parts import load_dataset
 from datacull.runner import train
@@ -57,13 +57,13 @@ def test_auto_streams_past_the_memory_limit_and_says_so(tmp_path, caplog):
     cfg = folder_config(root, tmp_path, "dataset.memory_limit_gb=1e-9")
     with caplog.at_level("INFO", logger="datacull"):
         data = load_dataset(cfg.dataset, tmp_path / "cache")
-    assert isinstance(data.train_x, ImageFiles) and data.train_x.shape == (8, 3, 8, 8)
+    assert isinstance(data.train_x, StreamedSamples) and data.train_x.shape == (8, 3, 8, 8)
     assert "streamed from disk (0.0 GB decoded > dataset.memory_limit_gb=1e-09)" in caplog.text
     assert not (tmp_path / "cache" / "datasets").exists()  # nothing decoded into the cache
     in_memory = load_dataset(
         folder_config(root, tmp_path, "dataset.in_memory=true").dataset, tmp_path / "cache"
     )
-    assert torch.equal(data.train_x.decode(range(8)), in_memory.train_x)
+    assert torch.equal(data.train_x.fetch(range(8)), in_memory.train_x)
 
 
 def test_streamed_files_subset_like_tensors_and_batches_arrive_in_order(tmp_path):
@@ -71,15 +71,14 @@ def test_streamed_files_subset_like_tensors_and_batches_arrive_in_order(tmp_path
     data = load_dataset(folder_config(root, tmp_path, "dataset.in_memory=false").dataset, tmp_path / "cache")
     subset = data.train_x[[5, 1]]
     assert subset.shape == (2, 3, 8, 8) and subset.signature != data.train_x.signature
-    assert torch.equal(subset.decode([0, 1]), data.train_x.decode([5, 1]))
+    assert torch.equal(subset.fetch([0, 1]), data.train_x.fetch([5, 1]))
     query = hold_out_validation(data, 0.25, seed=0)
-    assert isinstance(query.val_x, ImageFiles) and len(query.val_x) + len(query.train_x) == 8
+    assert isinstance(query.val_x, StreamedSamples) and len(query.val_x) + len(query.train_x) == 8
     batches = [torch.tensor([3, 0]), torch.tensor([7]), torch.tensor([1, 2, 4])]
-    got = list(stream_batches(data.train_x, data.train_y, batches, torch.device("cpu"), workers=2))
-    for (images, labels), index in zip(got, batches, strict=True):
-        assert torch.equal(images, data.train_x.decode(index.tolist())) and torch.equal(
-            labels, data.train_y[index]
-        )
+    data.train_x.workers = 2
+    got = list(stream_batches(data.train_x, batches, torch.device("cpu")))
+    for images, index in zip(got, batches, strict=True):
+        assert torch.equal(images, data.train_x.fetch(index.tolist()))
 
 
 def test_an_unknown_in_memory_setting_is_one_line(tmp_path):

@@ -1,7 +1,9 @@
-"""What every dataset shares: the in-memory container, deterministic subsets, the validation split."""
+"""What every dataset shares: the run's data container, deterministic subsets, the validation split, labels and
+classes read from a ``Dataset``, and the choice between resident and streamed images."""
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -9,33 +11,56 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataError
+from .stream import StreamedSamples, default_workers
+
+log = logging.getLogger("datacull")
 
 
 @dataclass
 class ImageData:
-    """Images as uint8 ``(N, C, H, W)`` tensors with int64 labels; ``val_*`` is held out of ``train_*``."""
+    """A run's data: inputs with int64 labels; ``val_*`` is held out of ``train_*``.
 
-    train_x: torch.Tensor
+    With ``images`` (the built-in data sets, image folders, torchvision's), the inputs are uint8 ``(N, C, H, W)``
+    images that the engine augments and normalizes on the device. Otherwise (a ``Dataset`` of your own, Hugging
+    Face columns) they go to the model as the data set gives them: tensors, or dicts of tensors. Inputs are
+    resident tensors, or :class:`~datacull.datasets.stream.StreamedSamples` read a batch at a time by DataLoader
+    workers.
+    """
+
+    train_x: torch.Tensor | StreamedSamples
     train_y: torch.Tensor
-    test_x: torch.Tensor
+    test_x: torch.Tensor | StreamedSamples
     test_y: torch.Tensor
     classes: list[str]
-    val_x: torch.Tensor | None = None
+    val_x: torch.Tensor | StreamedSamples | None = None
     val_y: torch.Tensor | None = None
+    images: bool = True
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     @property
-    def in_channels(self) -> int:
-        return int(self.train_x.shape[1])
+    def input_shape(self) -> tuple[int, ...] | None:
+        """One input's shape, ``(C, H, W)`` for images (None for dicts of tensors)."""
+        if isinstance(self.train_x, StreamedSamples):
+            return self.train_x.sample_shape
+        return tuple(self.train_x.shape[1:])
 
     @property
-    def image_size(self) -> tuple[int, int]:
-        return int(self.train_x.shape[2]), int(self.train_x.shape[3])
+    def in_channels(self) -> int | None:
+        """Channels of ``(C, H, W)`` inputs; None for inputs of another shape."""
+        shape = self.input_shape
+        return int(shape[0]) if shape is not None and len(shape) == 3 else None
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """``(H, W)`` of ``(C, H, W)`` inputs; None for inputs of another shape."""
+        shape = self.input_shape
+        return (int(shape[1]), int(shape[2])) if shape is not None and len(shape) == 3 else None
 
 
 def default_data_root() -> str:
@@ -113,3 +138,99 @@ def subset_arrays(
         return x, y
     keep = balanced_subset(y, int(per_class), seed)
     return x[keep], y[keep]
+
+
+def streams(cfg: Any, count: int, sample_bytes: int) -> bool:
+    """``dataset.in_memory``: true (read every image once into memory), false (stream them from disk a batch at a
+    time), or auto: stream when the decoded images would exceed ``dataset.memory_limit_gb``. Says which in the log."""
+    setting = str(cfg.get("in_memory", "auto")).lower()
+    if setting not in ("auto", "true", "false"):
+        raise DataError(f"dataset.in_memory must be auto, true or false; got {setting!r}")
+    decoded_gb = count * sample_bytes / 1e9
+    limit = float(cfg.get("memory_limit_gb", 32))
+    streaming = setting == "false" or (setting == "auto" and decoded_gb > limit)
+    if streaming:
+        reason = (
+            "dataset.in_memory=false"
+            if setting == "false"
+            else f"{decoded_gb:.1f} GB decoded > dataset.memory_limit_gb={limit:g}"
+        )
+        log.info("images streamed from disk (%s): DataLoader workers decode each batch", reason)
+    return streaming
+
+
+def configured_workers(cfg: Any) -> int:
+    """``dataset.workers``: DataLoader processes reading the data (null: :func:`default_workers`; 0: none)."""
+    return default_workers() if cfg.get("workers") is None else int(cfg.workers)
+
+
+#: Where map-style data sets keep their labels: torchvision's ``targets``, SVHN's ``labels``, Flowers102's
+#: ``_labels``.
+LABEL_ATTRIBUTES = ("targets", "labels", "_labels")
+
+
+def check_items(dataset: Dataset, described: str) -> None:
+    """A data set's items are ``(input, label)`` pairs: one clear line if its first item is not."""
+    if not len(dataset):
+        raise DataError(f"{described} is empty")
+    item = dataset[0]
+    if not isinstance(item, tuple | list) or len(item) < 2:
+        raise DataError(
+            f"{described} gives items of type {type(item).__name__}; datacull reads (input, label) pairs"
+        )
+
+
+def _item_labels(items: list) -> torch.Tensor:
+    return torch.as_tensor([item[1] for item in items])
+
+
+def labels_of(dataset: Dataset, described: str, workers: int) -> torch.Tensor:
+    """The data set's labels as int64: from the attribute that holds them (:data:`LABEL_ATTRIBUTES`), else read
+    once from every item by ``workers`` processes (which reads the inputs too: say so)."""
+    count = len(dataset)
+    for attribute in LABEL_ATTRIBUTES:
+        values = getattr(dataset, attribute, None)
+        if values is not None and not callable(values) and len(values) == count:
+            labels = torch.as_tensor(np.asarray(values))
+            break
+    else:
+        log.info("%s has no targets attribute: reading its %d items once for their labels", described, count)
+        loader = DataLoader(dataset, batch_size=256, num_workers=workers, collate_fn=_item_labels)
+        labels = torch.cat(list(loader))
+    if labels.dim() != 1 or labels.is_floating_point() or (labels.numel() and int(labels.min()) < 0):
+        raise DataError(
+            f"{described} gives labels of shape {tuple(labels.shape)} and type {labels.dtype}: datacull needs "
+            "one class index (0, 1, ...) per sample"
+        )
+    return labels.long()
+
+
+def classes_of(names: Any, *labels: torch.Tensor) -> list[str]:
+    """Class names: ``names`` (a data set's ``classes``) when it names every label, else the label numbers."""
+    count = max(int(split.max()) + 1 for split in labels if split.numel())
+    if isinstance(names, list | tuple) and len(names) >= count:
+        return [str(name) for name in names]
+    return [str(label) for label in range(count)]
+
+
+def assemble(
+    splits: dict[str, tuple[StreamedSamples, torch.Tensor]], classes: list[str], cfg: Any, images: bool
+) -> ImageData:
+    """The run's data from the ``train`` and ``test`` splits of a data set: each a class-balanced subset when
+    ``dataset.subset_per_class`` / ``test_subset_per_class`` say so; images read into memory unless they stream
+    (:func:`streams`), other inputs always streamed (a data set's own ``__getitem__`` may draw random
+    augmentations: it runs every epoch, as in a loop of your own)."""
+    seed = int(cfg.get("split_seed", 0))
+    chosen = {}
+    for split, key in (("train", "subset_per_class"), ("test", "test_subset_per_class")):
+        samples, labels = splits[split]
+        if cfg.get(key):
+            keep = balanced_subset(labels.numpy(), int(cfg.get(key)), seed)
+            samples, labels = samples[keep], labels[keep]
+        chosen[split] = (samples, labels)
+    if images:
+        count = sum(len(samples) for samples, _ in chosen.values())
+        if not streams(cfg, count, int(np.prod(chosen["train"][0].sample_shape))):
+            chosen = {split: (samples.load(), labels) for split, (samples, labels) in chosen.items()}
+    (train_x, train_y), (test_x, test_y) = chosen["train"], chosen["test"]
+    return ImageData(train_x, train_y, test_x, test_y, classes, images=images)

@@ -8,7 +8,6 @@ adding or removing a file decodes again.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,10 +18,9 @@ import torch
 
 from ..outputs import atomic_save_npy
 from ..registry import register_dataset
-from .common import DataError, ImageData, balanced_subset
-from .files import ImageFiles, decode_image
-
-log = logging.getLogger("datacull")
+from .common import DataError, ImageData, balanced_subset, streams
+from .files import ImageFileDataset, decode_image
+from .stream import StreamedSamples
 
 CACHE_FORMAT = 1
 
@@ -73,27 +71,6 @@ def _decode_all(paths: list[str], channels: int, size: tuple[int, int] | None) -
     return torch.stack(images)
 
 
-def _streams(cfg: Any, selected: dict, channels: int, size: tuple[int, int] | None) -> bool:
-    """``dataset.in_memory``: true (decode everything once, cached), false (stream from disk), or auto: stream
-    when the decoded images would exceed ``dataset.memory_limit_gb``. Says which in the log."""
-    setting = str(cfg.get("in_memory", "auto")).lower()
-    if setting not in ("auto", "true", "false"):
-        raise DataError(f"dataset.in_memory must be auto, true or false; got {setting!r}")
-    first = decode_image(selected["train"][0][0], channels, size)
-    count = len(selected["train"][0]) + len(selected["test"][0])
-    decoded_gb = count * first.numel() / 1e9
-    limit = float(cfg.get("memory_limit_gb", 32))
-    streaming = setting == "false" or (setting == "auto" and decoded_gb > limit)
-    if streaming:
-        reason = (
-            "dataset.in_memory=false"
-            if setting == "false"
-            else f"{decoded_gb:.1f} GB decoded > dataset.memory_limit_gb={limit:g}"
-        )
-        log.info("image folder streamed from disk (%s): DataLoader workers decode each batch", reason)
-    return streaming
-
-
 @register_dataset("imagefolder")
 def load_imagefolder(cfg: Any, cache_dir: Path) -> ImageData:
     """Your own images in ImageFolder layout: ``root/train/<class>/*`` and ``root/test/<class>/*``."""
@@ -132,9 +109,14 @@ def load_imagefolder(cfg: Any, cache_dir: Path) -> ImageData:
         )
     )
     key = hashlib.sha1(key_source.encode()).hexdigest()[:20]
-    if _streams(cfg, selected, channels, size):
+    first = decode_image(selected["train"][0][0], channels, size)
+    if streams(cfg, len(selected["train"][0]) + len(selected["test"][0]), first.numel()):
         files = {
-            split: ImageFiles(selected[split][0], channels, size, f"{key}-{split}")
+            split: StreamedSamples(
+                ImageFileDataset(selected[split][0], selected[split][1], channels, size),
+                f"{key}-{split}",
+                workers=cfg.get("workers"),
+            )
             for split in ("train", "test")
         }
         return ImageData(

@@ -3,7 +3,7 @@
 - ``model=custom model._target_=pkg.module.Class`` builds any ``nn.Module`` by its import path, further arguments as
   ``+model.<name>=<value>`` (Hydra's ``_target_`` convention). The data set supplies what the constructor asks for
   by name and was not given: ``num_classes``, ``in_channels``, ``image_size`` (``(H, W)``), ``input_shape``
-  (``(C, H, W)``).
+  (one input's shape: ``(C, H, W)`` for images, ``(features,)`` for a table's rows, ...).
 - ``model=torchvision model.arch=resnet50`` and ``model=timm model.arch=<name>`` (timm is an optional extra), with
   no weights unless ``model.pretrained=true`` (which downloads them: offline runs leave it false).
 
@@ -14,30 +14,16 @@ layer: :func:`final_linear` finds it (``head``, ``fc``, ``classifier``, timm's `
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
 from torch import nn
 
 from ..errors import InputError
-from ..registry import register_model
+from ..registry import import_target, register_model
 
 #: What the data set gives a constructor that asks for it by name.
 PROVIDED = ("num_classes", "in_channels", "image_size", "input_shape")
-
-
-def import_target(path: str) -> Any:
-    """The object at ``pkg.module.Name`` (``model._target_``), or a one-line error naming what failed."""
-    module_name, _, name = str(path).rpartition(".")
-    if not module_name:
-        raise InputError(f"_target_={path!r} must be a dotted import path such as mypackage.models.Net")
-    try:
-        return getattr(importlib.import_module(module_name), name)
-    except ImportError as error:
-        raise InputError(f"_target_={path}: cannot import {module_name} ({error})") from None
-    except AttributeError:
-        raise InputError(f"_target_={path}: {module_name} has no {name}") from None
 
 
 def provided_arguments(target: Any, given: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -52,9 +38,10 @@ def provided_arguments(target: Any, given: dict[str, Any], data: dict[str, Any])
 
 @register_model("custom")
 def custom(
-    in_channels: int,
-    image_size: tuple[int, int],
+    in_channels: int | None,
+    image_size: tuple[int, int] | None,
     num_classes: int,
+    input_shape: tuple[int, ...] | None = None,
     _target_: str | None = None,
     feature_layer: str | None = None,
     **kwargs: Any,
@@ -62,15 +49,17 @@ def custom(
     """Your own nn.Module by import path: model._target_=pkg.module.Class, extra arguments as +model.<name>=...
 
     The data set supplies ``num_classes``, ``in_channels``, ``image_size`` and ``input_shape`` when the constructor
-    asks for them by name."""
+    asks for them by name (``in_channels`` and ``image_size`` are None for inputs that are not ``(C, H, W)``)."""
     if not _target_:
         raise InputError("model=custom needs model._target_=<package.module.Class> (your nn.Module)")
-    target = import_target(_target_)
+    target = import_target(_target_, "model._target_")
+    if input_shape is None and image_size is not None:
+        input_shape = (in_channels, *image_size)
     data = {
         "num_classes": num_classes,
         "in_channels": in_channels,
-        "image_size": tuple(image_size),
-        "input_shape": (in_channels, *image_size),
+        "image_size": None if image_size is None else tuple(image_size),
+        "input_shape": input_shape,
     }
     model = target(**provided_arguments(target, kwargs, data))
     if not isinstance(model, nn.Module):
