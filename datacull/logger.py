@@ -120,6 +120,9 @@ def check_metric_shape(expected: tuple[str, str, int], shape: tuple[int, ...], w
 
 
 _LIVE_LOGGERS: weakref.WeakSet = weakref.WeakSet()
+#: The live logger that started the latest run in each trajectory folder of this process: a logger whose folder
+#: another one has taken over since must not write on (the two runs' epochs would mix, silently).
+_FOLDER_RUNS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 @atexit.register
@@ -281,6 +284,12 @@ class DCLogger:
 
     def _write(self) -> None:
         epoch = self._epoch
+        current = _FOLDER_RUNS.get(os.path.realpath(self.trajectory_dir))
+        if current is not None and current is not self:
+            raise TrajectoryError(
+                f"{self.trajectory_dir}: another DCLogger has started a run in this folder since this one did; writing "
+                f"epoch {epoch} would mix the two runs' epochs: give each live logger its own folder"
+            )
         device = self._values[0].device
         indices = torch.cat(self._indices).long()
         values = torch.cat(self._values)
@@ -386,10 +395,12 @@ class DCLogger:
             else:
                 self.delete_epoch(epoch)
         self._checked_folder = True
+        _FOLDER_RUNS[os.path.realpath(self.trajectory_dir)] = self
 
     def _start_clean(self) -> None:
         """Before the first write: delete epochs of another run left in the folder, saying so."""
         self._checked_folder = True
+        _FOLDER_RUNS[os.path.realpath(self.trajectory_dir)] = self
         self._adopted -= self._legacy_adopted  # 1.0.2 epochs were input to read, not this run's
         self._legacy_adopted = set()
         stale = [epoch for epoch in saved_epochs(self.trajectory_dir) if epoch not in self._adopted]

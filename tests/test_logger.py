@@ -129,6 +129,24 @@ def test_a_logger_that_finds_another_runs_epochs_starts_clean_and_says_so(tmp_pa
     assert again.saved_epochs() == [0] == again.own_epochs()
 
 
+def test_a_live_logger_whose_folder_another_run_took_over_refuses_to_write_on(tmp_path):
+    """Two live loggers on one folder: the later run starts clean; the earlier must not write into it."""
+    first = DCLogger(tmp_path, num_samples=4)
+    first.log_metric(0, torch.arange(4), torch.ones(4))
+    first.flush()
+    second = DCLogger(tmp_path, num_samples=4)
+    second.log_metric(0, torch.arange(4), torch.zeros(4))
+    second.flush()
+    first.log_metric(1, torch.arange(4), torch.ones(4))
+    with pytest.raises(
+        TrajectoryError, match="another DCLogger has started a run in this folder since this one"
+    ):
+        first.flush()
+    second.log_metric(1, torch.arange(4), torch.zeros(4))  # the run that owns the folder goes on
+    second.flush()
+    assert second.own_epochs() == [0, 1] and np.all(second.load_epoch(1, 4)[0] == 0)
+
+
 def test_a_resumed_logger_keeps_its_checkpointed_epochs_and_drops_later_ones(tmp_path):
     first = DCLogger(tmp_path, num_samples=4)
     for epoch in range(4):

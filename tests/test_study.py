@@ -146,3 +146,18 @@ def test_exporting_a_later_session_keeps_the_class_rows_of_the_earlier_ones(tmp_
     merged = pd.read_csv(committed)
     assert merged.groupby("seed")["kept"].first().to_dict() == {0: 50, 1: 60, 2: 52}
     assert len(merged) == 6
+
+
+def test_the_tables_in_study_md_are_what_the_committed_records_give():
+    """STUDY.md embeds `study.py --tables docs/study/runs` between markers: a record added or changed without
+    regenerating them (or a report change that moves a number) fails here."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("study_script", REPO / "scripts" / "study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    text = (REPO / "STUDY.md").read_text()
+    embedded = re.search(r"<!-- tables: .*? -->\n(.*?)\n<!-- /tables -->", text, re.S)
+    assert embedded, "STUDY.md lost its generated tables' markers"
+    assert embedded.group(1).strip() == study.tables(REPO / "docs" / "study" / "runs").strip()
