@@ -69,7 +69,7 @@ def test_misspelled_key_is_refused_before_running_with_the_closest_keys():
     [
         (
             ["dataset.root=/nonexistent"],
-            "dataset.root is not read by dataset=digits; dataset=cifar10, cifar100 and imagefolder read it",
+            "dataset.root is not read by dataset=digits; dataset=cifar10, cifar100, imagefolder and torchvision read it",
         ),
         (["sampler.beta=0.1"], "sampler.beta is not read by sampler=rcap; sampler=ccs reads it"),
         (

@@ -90,7 +90,9 @@ def test_the_your_model_command_runs_as_printed_with_a_model_of_the_tests(tmp_pa
     from datacull.cli import app
 
     line = next(
-        line for line in page("your-model-and-data.md").splitlines() if line.startswith("datacull train model=custom")
+        line
+        for line in page("your-model-and-data.md").splitlines()
+        if line.startswith("datacull train model=custom")
     )
     arguments = line.split("#")[0].split()[2:]
     assert arguments == ["model=custom", "model._target_=mypackage.models.Net", "+model.hidden=256"]
