@@ -89,17 +89,28 @@ def test_the_your_model_command_runs_as_printed_with_a_model_of_the_tests(tmp_pa
 
     from datacull.cli import app
 
-    line = next(
-        line
-        for line in page("your-model-and-data.md").splitlines()
-        if line.startswith("datacull train model=custom")
-    )
+    line = next(line for line in README.splitlines() if line.startswith("datacull train model=custom"))
     arguments = line.split("#")[0].split()[2:]
     assert arguments == ["model=custom", "model._target_=mypackage.models.Net", "+model.hidden=256"]
     arguments[1] = "model._target_=tests.custom_models.TinyNet"  # the README's stands for the reader's own
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["train", *arguments, "trainer.epochs=1", "trainer.progress=log"])
     assert result.exit_code == 0, result.output
+
+
+def test_the_readmes_data_commands_are_the_docs_page_commands_that_the_tests_run():
+    """The README's "Your model, your data" commands are verbatim lines of docs/your-model-and-data.md, whose
+    commands tests/test_docs_your_data.py runs (the model line runs in the test above)."""
+    from .test_docs_your_data import COMMANDS
+
+    block = README.split("## Your model, your data", 1)[1].split("```", 2)[1]
+    data_lines = [
+        line.split("#")[0].strip()
+        for line in block.splitlines()
+        if line.startswith("datacull train dataset=")
+    ]
+    assert len(data_lines) == 2
+    assert all(line in COMMANDS for line in data_lines)
 
 
 def test_the_front_door_is_short_and_every_link_it_gives_resolves():
