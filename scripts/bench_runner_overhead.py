@@ -178,10 +178,7 @@ def main() -> None:
         "weight_diff": weight_diff,
     }
     benchlib.report(args, title, text, results)
-    if not weight_diff < 1e-4:
-        raise SystemExit(
-            f"the plain loop and the datacull engine trained different weights (max diff {weight_diff})"
-        )
+    benchlib.require_same_weights(weight_diff, "the datacull engine")
 
 
 if __name__ == "__main__":

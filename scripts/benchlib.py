@@ -107,6 +107,13 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def require_same_weights(weight_diff: float, what: str) -> None:
+    """A timing compares two arms only if they trained the same thing: stop, naming ``what``, when their final
+    weights differ (after the results are written, so the numbers can still be read)."""
+    if not weight_diff < 1e-4:
+        raise SystemExit(f"the plain loop and {what} trained different weights (max diff {weight_diff})")
+
+
 def report(args: argparse.Namespace, title: str, text: str, results: dict[str, Any]) -> None:
     """Print the table and write the JSON / Markdown files asked for."""
     info = machine()
