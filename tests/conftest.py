@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import os
 import struct
 import subprocess
@@ -72,6 +73,19 @@ def _isolated_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("DATACULL_OUTPUT_DIR", str(tmp_path / "outputs"))
     monkeypatch.setenv("DATACULL_CACHE_DIR", str(tmp_path / "cache"))
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_log_handlers():
+    """A `datacull train` run in-process (CliRunner) leaves Hydra's job logging on the root logger: a console
+    handler on the runner's captured stream, closed once the command returns, and the run's log file. A later
+    test's log lines would then fail on the closed stream and print a traceback into that test's output."""
+    before = set(logging.root.handlers)
+    yield
+    for handler in [h for h in logging.root.handlers if h not in before]:
+        if not type(handler).__module__.startswith("_pytest"):  # pytest removes its own
+            logging.root.removeHandler(handler)
+            handler.close()
 
 
 def metrics_without_timing(run_dir: Path):
