@@ -4,15 +4,19 @@ anything trains, with the run's summary saying failed; a legal but degenerate on
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
 import pytest
+from omegaconf import OmegaConf, open_dict
 
+from datacull.checks import SCHEMA, accepts, check_settings, setting_of
 from datacull.errors import DataError, InputError
+from datacull.paths import config_dir
 from datacull.runner import train
 
-from .conftest import fast_config, image_folder_overrides, write_image_folder
+from .conftest import compose_config, fast_config, image_folder_overrides, write_image_folder
 
 
 @pytest.mark.parametrize(
@@ -25,8 +29,17 @@ from .conftest import fast_config, image_folder_overrides, write_image_folder
         ("trainer.batch_size=32.5", r"trainer.batch_size must be a whole number >= 1: .* got 32.5"),
         ("trainer.epochs=2.5", r"trainer.epochs must be a whole number >= 1"),
         ("seed=1.5", r"seed must be a whole number >= 0"),
-        ("optimizer.lr=-0.1", r"optimizer.lr must be a number > 0; got -0.1"),
-        ("sampler.pruning_rate=[0.3,0.5]", r"sampler.pruning_rate must be one number in \[0, 1\) .* add -m"),
+        ("optimizer.lr=-0.1", r"optimizer.lr must be a number > 0: the base learning rate; got -0.1"),
+        ("sampler.pruning_rate=[0.3,0.5]", r"sampler.pruning_rate must be a number in \[0, 1\): .* add -m"),
+        (
+            "optimizer.momentum=-0.5",
+            r"optimizer.momentum must be a number in \[0, 1\): SGD momentum; got -0.5",
+        ),
+        ("optimizer.weight_decay=-1", r"optimizer.weight_decay must be a number >= 0"),
+        ("optimizer.nesterov=maybe", r"optimizer.nesterov must be true or false: .* got 'maybe'"),
+        ("scheduler.min_lr_factor=2", r"scheduler.min_lr_factor must be a number in \[0, 1\]"),
+        ("trainer.progress=loud", r"trainer.progress must be one of auto, bar, log"),
+        ("+model.width=abc", r"model.width must be a whole number >= 1"),
         ("trainer.steps=2.5", r"trainer.steps must be a whole number >= 1 \(or null\)"),
         ("trainer.compute=true", r"trainer.compute must be a number in \(0, 1\]"),
     ],
@@ -77,3 +90,73 @@ def test_a_single_class_is_refused(tmp_path):
         DataError, match=r"the data set has 1 class\(es\) \(a\): classification needs at least two"
     ):
         train(image_folder_config(tmp_path, root), tmp_path / "run")
+
+
+def conf_files():
+    """Every conf file whose keys a run can hold: the root config and each group's options."""
+    return [config_dir() / "config.yaml"] + sorted(
+        path
+        for path in config_dir().glob("*/**/*.yaml")
+        if path.relative_to(config_dir()).parts[0] not in ("experiment", "hydra")
+    )
+
+
+def defaults_of(path):
+    """``path``'s leaf values by the dotted key a run's config holds them under (a group's under its name)."""
+    values = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    values.pop("defaults", None)
+    group = path.parent.relative_to(config_dir()).parts
+    flat = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    walk(values, "".join(f"{part}." for part in group))
+    return flat
+
+
+def test_the_schema_is_the_keys_of_the_conf_files():
+    """A key added to conf/ without a schema entry, or an entry whose key left conf/, fails here."""
+    in_conf = {key for path in conf_files() for key in defaults_of(path)}
+    unknown = sorted(key for key in in_conf if setting_of(key) is None)
+    stale = sorted(set(SCHEMA) - in_conf)
+    assert not unknown and not stale, (
+        f"keys without a schema entry: {unknown}; schema entries for no key: {stale}"
+    )
+
+
+@pytest.mark.parametrize(
+    "path", conf_files(), ids=lambda path: str(path.relative_to(config_dir()).with_suffix(""))
+)
+def test_every_default_in_conf_is_accepted_by_the_schema(path):
+    for key, value in defaults_of(path).items():
+        if not (isinstance(value, str) and "${" in value):  # interpolations are checked once resolved
+            assert accepts(setting_of(key), value), f"{path.name}: {key}={value!r}"
+
+
+def wrong_value(setting):
+    """A value of the wrong type for ``setting``."""
+    return {"whole": 2.5, "number": "abc", "flag": "maybe", "choice": "nonsense", "numbers": "abc"}.get(
+        setting.kind, [1, 2]
+    )
+
+
+@pytest.fixture(scope="module")
+def default_config():
+    return compose_config([])
+
+
+@pytest.mark.parametrize("key", sorted(SCHEMA))
+def test_a_value_of_the_wrong_type_for_any_key_is_one_line_naming_it(key, default_config):
+    cfg = copy.deepcopy(default_config)
+    value = wrong_value(SCHEMA[key])
+    with open_dict(cfg):
+        OmegaConf.update(cfg, key, value, force_add=True)
+    with pytest.raises(InputError) as error:
+        check_settings(cfg)
+    message = str(error.value)
+    assert message.startswith(f"{key} must be ") and "\n" not in message and repr(value) in message

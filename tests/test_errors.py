@@ -38,7 +38,12 @@ def run_expecting(tmp_path, error_type, match, *overrides):
 
 @pytest.mark.parametrize("rate", ["1.2", "-0.1", "1.0"])
 def test_pruning_rate_outside_zero_one(tmp_path, rate):
-    run_expecting(tmp_path, InputError, r"must be in \[0, 1\).*REMOVED", f"sampler.pruning_rate={rate}")
+    run_expecting(
+        tmp_path,
+        InputError,
+        r"sampler.pruning_rate must be a number in \[0, 1\): .*REMOVED",
+        f"sampler.pruning_rate={rate}",
+    )
 
 
 @pytest.mark.parametrize(
