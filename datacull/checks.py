@@ -10,6 +10,7 @@ their constructor unchecked.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .errors import DataError, InputError
+from .paths import config_dir
 
 log = logging.getLogger("datacull")
 
@@ -245,6 +247,29 @@ def accepts(setting: Setting, value: Any) -> bool:
     return _is_number(value) and _within(setting, float(value))
 
 
+#: Method groups: a plugin's method may give a key of the same name another meaning, so a method parameter is
+#: checked only for the built-in options whose conf file holds it; these keys mean the same for every method.
+METHOD_GROUPS = ("importance", "sampler")
+EVERY_METHOD = {"importance.name", "sampler.name", "sampler.pruning_rate", "sampler.resample_every"}
+
+
+@functools.cache
+def built_in_parameters(group: str, option: str) -> frozenset[str]:
+    """The keys of ``conf/<group>/<option>.yaml`` (none for an option that is not built in)."""
+    path = config_dir() / group / f"{option}.yaml"
+    if not path.is_file():
+        return frozenset()
+    node = OmegaConf.load(path)
+    return frozenset(f"{group}.{key}" for key in leaf_keys(node) if key != "defaults")
+
+
+def _checked(cfg: Any, key: str) -> bool:
+    group = key.split(".", 1)[0]
+    if group not in METHOD_GROUPS or key in EVERY_METHOD:
+        return True
+    return key in built_in_parameters(group, str(cfg[group].get("name")))
+
+
 def setting_of(key: str) -> Setting | None:
     """The schema entry of ``key``; a proxy scoring model's keys are the model's."""
     if key.startswith("scoring.model."):
@@ -269,7 +294,7 @@ def check_settings(cfg: Any) -> None:
     """A one-line error for the first key of ``cfg`` whose value ``SCHEMA`` refuses (type, range or choice)."""
     for key in leaf_keys(cfg):
         setting = setting_of(key)
-        if setting is None:
+        if setting is None or not _checked(cfg, key):
             continue
         value = _value(cfg, key)
         if accepts(setting, value):
@@ -295,8 +320,6 @@ def _value(cfg: Any, dotted: str) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    from omegaconf import OmegaConf
-
     return OmegaConf.to_container(value, resolve=True)
 
 

@@ -5,13 +5,14 @@ anything trains, with the run's summary saying failed; a legal but degenerate on
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import shutil
 
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from datacull.checks import SCHEMA, accepts, check_settings, setting_of
+from datacull.checks import EVERY_METHOD, METHOD_GROUPS, SCHEMA, accepts, check_settings, setting_of
 from datacull.errors import DataError, InputError
 from datacull.paths import config_dir
 from datacull.runner import train
@@ -145,14 +146,21 @@ def wrong_value(setting):
     )
 
 
-@pytest.fixture(scope="module")
-def default_config():
-    return compose_config([])
+@functools.cache
+def config_holding(key):
+    """The default config, with the built-in method that holds ``key`` selected where ``key`` is a method's."""
+    group = key.split(".", 1)[0]
+    if group not in METHOD_GROUPS or key in EVERY_METHOD:
+        return compose_config([])
+    option = next(
+        path.stem for path in conf_files() if key in defaults_of(path) and path.parent.name == group
+    )
+    return compose_config([f"{group}={option}"])
 
 
 @pytest.mark.parametrize("key", sorted(SCHEMA))
-def test_a_value_of_the_wrong_type_for_any_key_is_one_line_naming_it(key, default_config):
-    cfg = copy.deepcopy(default_config)
+def test_a_value_of_the_wrong_type_for_any_key_is_one_line_naming_it(key):
+    cfg = copy.deepcopy(config_holding(key))
     value = wrong_value(SCHEMA[key])
     with open_dict(cfg):
         OmegaConf.update(cfg, key, value, force_add=True)
@@ -160,3 +168,19 @@ def test_a_value_of_the_wrong_type_for_any_key_is_one_line_naming_it(key, defaul
         check_settings(cfg)
     message = str(error.value)
     assert message.startswith(f"{key} must be ") and "\n" not in message and repr(value) in message
+
+
+def test_a_plugin_methods_parameter_is_not_read_as_a_built_in_ones():
+    """CCS's sampler.beta is a share in [0, 1); a plugin's sampler may have a beta of its own."""
+    cfg = copy.deepcopy(config_holding("sampler.beta"))
+    with open_dict(cfg):
+        cfg.sampler.beta = 5.0
+    with pytest.raises(InputError, match=r"sampler.beta must be a number in \[0, 1\) or auto"):
+        check_settings(cfg)
+    with open_dict(cfg):
+        cfg.sampler.name = "my_plugin_sampler"
+    check_settings(cfg)
+    with open_dict(cfg):
+        cfg.sampler.pruning_rate = 1.5  # every sampler's
+    with pytest.raises(InputError, match="sampler.pruning_rate must be"):
+        check_settings(cfg)
