@@ -30,7 +30,7 @@ log = logging.getLogger("datacull")
 class Setting:
     """What one config key accepts. ``kind``: ``whole`` (an int), ``number`` (an int or float), ``flag`` (true or
     false), ``choice`` (one of ``words``), ``text`` (any single value: a name, a path, a column), ``numbers`` (a list
-    of whole numbers). A ``number`` may also be one of ``words`` (``auto``). Bounds are closed unless ``*_open``."""
+    of numbers), ``names`` (a name or a list of names). A ``number`` may also be one of ``words`` (``auto``). Bounds are closed unless ``*_open``."""
 
     kind: str
     meaning: str
@@ -126,14 +126,16 @@ SCHEMA: dict[str, Setting] = {
     "dataset.path": text("a Hugging Face data set's name or load_from_disk folder"),
     "dataset.config_name": text("a Hugging Face data set's configuration"),
     "dataset.source": text("where a named data set comes from"),
-    "dataset.input_column": text("the input column"),
+    "dataset.input_column": Setting(
+        "names", "the input column, or a list of them (a dict of tensors)", nullable=True
+    ),
     "dataset.label_column": text("the label column"),
     "dataset.train_split": text("the training split's name"),
     "dataset.test_split": text("the test split's name"),
     "dataset.collate_fn": text("a custom collate function"),
     "dataset.download": flag("download the data set if it is missing"),
     "dataset.channels": whole(1, "input channels", nullable=True),
-    "dataset.image_size": whole(1, "image side in pixels", nullable=True),
+    "dataset.image_size": Setting("numbers", "[H, W] to resize images to", low=1, nullable=True),
     "dataset.in_memory": Setting("flag", "hold the data set as tensors", words=("auto",)),
     "dataset.memory_limit_gb": number("the resident data set's size limit in GB", low=0.0, low_open=True),
     "dataset.workers": whole(0, "DataLoader workers", nullable=True),
@@ -199,7 +201,9 @@ def _describe(setting: Setting) -> str:
     if setting.kind == "choice":
         return "one of " + ", ".join(setting.words)
     if setting.kind == "numbers":
-        return "a list of numbers"
+        return "a list of numbers" + (f" >= {setting.low:g}" if setting.low is not None else "")
+    if setting.kind == "names":
+        return "a name or a list of names"
     if setting.kind == "text":
         return "one value"
     low, high = setting.low, setting.high
@@ -236,6 +240,9 @@ def accepts(setting: Setting, value: Any) -> bool:
         return isinstance(value, bool)
     if setting.kind == "choice":
         return False
+    if setting.kind == "names":
+        names = [value] if isinstance(value, str) else value
+        return isinstance(names, Sequence | ListConfig) and all(isinstance(name, str) for name in names)
     if setting.kind == "numbers":
         return (
             isinstance(value, Sequence | ListConfig)
