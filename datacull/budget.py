@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import InputError
+from .settings import TrainerSettings
 
 BUDGETS = ("epochs", "equal_steps", "compute")
 
@@ -58,6 +59,10 @@ class Budget:
             return self.epochs * num_samples
         return samples_in_steps(num_samples, batch_size, self.steps)
 
+    def done(self, epochs: int, steps: int) -> bool:
+        """Whether a run that has trained ``epochs`` passes and ``steps`` optimizer steps has spent the budget."""
+        return steps >= self.steps if self.steps is not None else epochs >= self.epochs
+
     def describe(self) -> str:
         if self.kind == "compute":
             return f"{self.compute:g} of a full-data run's samples, scoring included: {self.steps} steps"
@@ -69,13 +74,14 @@ class Budget:
 def plan_budget(trainer, sampler_name: str, schedules_itself: bool) -> Budget:
     """``trainer.budget`` and its keys checked; a step count that depends on the subset and the scoring run is left
     for :func:`resolve_budget`. ``schedules_itself``: the sampler plans over ``trainer.epochs`` (InfoBatch)."""
+    trainer = TrainerSettings.of(trainer)
     epochs = int(trainer.epochs)
     if epochs < 1:
         raise InputError(f"trainer.epochs must be >= 1; got {epochs}")
-    kind = str(trainer.get("budget", "epochs"))
+    kind = str(trainer.budget)
     if kind not in BUDGETS:
         raise InputError(f"trainer.budget must be one of {', '.join(BUDGETS)}; got {kind!r}")
-    steps, compute = trainer.get("steps"), trainer.get("compute")
+    steps, compute = trainer.steps, trainer.compute
     if compute is not None and kind != "compute":
         raise InputError(
             f"trainer.compute={compute} is read only with trainer.budget=compute (it is {kind}); set both or neither"

@@ -150,8 +150,8 @@ def select(scores: Scores, cfg: Any, out: Path) -> Selection:
             f"sampler={cfg.sampler.name} needs sampler.class_wise_acc=[...] to select from scores"
         )
     loader.set_epoch(0)
-    uses = loader.uses_scores is not False
-    indices = loader.resample(ImportanceScores(scores.values, scores.higher_is_harder) if uses else None)
+    given = ImportanceScores(scores.values, scores.higher_is_harder)
+    indices = loader.resample(given if loader.reads_scores else None)
     weights = None if loader.sample_weights is None else loader.sample_weights[indices]
     meta = {
         "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
@@ -177,7 +177,7 @@ def score(cfg: Any, out: Path) -> Path:
     meta = {
         "importance": cfg.importance.name,
         "dataset_name": cfg.dataset.name,
-        "scoring": parts.source.scoring_info,
+        "scoring": parts.source.scoring_cost.fields(),
         "folder": str(out),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }

@@ -336,6 +336,16 @@ class DCDataLoader(_GeneratorsPickleAsBytes, DataLoader):
         self.epoch = int(epoch)
 
     @property
+    def reads_scores(self) -> bool:
+        """Whether :meth:`resample` is given scores: False only for samplers that ignore them."""
+        return self.uses_scores is not False
+
+    @property
+    def requires_scores(self) -> bool:
+        """Whether :meth:`resample` refuses to choose without scores (an unknown ``uses_scores`` does not)."""
+        return self.uses_scores is True
+
+    @property
     def current_epoch(self) -> int:
         return self.epoch if self.epoch is not None else self.num_resamples
 
@@ -435,7 +445,7 @@ class DCDataLoader(_GeneratorsPickleAsBytes, DataLoader):
         """One-line errors for scores that cannot be used: missing, wrong length, NaN/inf, negative."""
         name = type(self).__name__
         if sample_importance is None:
-            if self.uses_scores:
+            if self.requires_scores:
                 raise InputError(f"{name} ranks samples by importance; resample() got None instead of scores")
             return
         values = np.asarray(

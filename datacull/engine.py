@@ -356,10 +356,6 @@ class Engine:
             return self.global_step / max(self.total_steps, 1)
         return (epoch + step / steps_this_epoch) / self.epochs
 
-    @property
-    def budget_spent(self) -> bool:
-        return self.total_steps is not None and self.global_step >= self.total_steps
-
     def _set_lr(self, progress: float) -> float:
         factor = self.schedule(min(progress, 1.0))
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):

@@ -17,6 +17,7 @@ from .errors import DatacullError, InputError, LostRankError
 from .outputs import atomic_write_json
 from .paths import config_dir
 from .plugins import register_with_hydra
+from .settings import TrainerSettings
 
 log = logging.getLogger("datacull")
 register_with_hydra()  # registered methods without a YAML file, also in a launcher's worker processes
@@ -41,7 +42,8 @@ def run_job(cfg: DictConfig) -> float | None:
     absolutize_paths(cfg)
     context = None
     try:
-        context = setup(str(cfg.trainer.get("strategy", "single")), str(cfg.trainer.device))
+        trainer = TrainerSettings.of(cfg.trainer)
+        context = setup(trainer.strategy, trainer.device)
         if context.enabled and multirun:
             raise InputError("trainer.strategy=ddp runs one configuration per torchrun launch; drop -m")
         run_dir = broadcast_object(context, run_dir)

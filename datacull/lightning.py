@@ -102,7 +102,7 @@ class DataCullCallback(Callback):
                 "LightningDataModule that builds its loader in setup() must build the DCDataLoader earlier (in its "
                 "__init__) and pass it here; loader=None is for a run that only logs (loggers=...)"
             )
-        if loader is not None and loader.uses_scores and importance is None:
+        if loader is not None and loader.requires_scores and importance is None:
             raise InputError(
                 f"{type(loader).__name__} ranks samples by importance: pass importance= (a DCImportance or scores)"
             )

@@ -29,15 +29,18 @@ from .datasets import ImageData
 from .datasets.common import hold_out_validation, resolve_val_fraction
 from .datasets.custom import check_augment
 from .distributed import SINGLE, DistContext
+from .engine import PER_SAMPLE_METRICS
 from .errors import DataError, InputError
 from .importance import DCImportance
 from .legacy import note_runner_ignores_rate_variable, runner_rates
 from .logger import DCLogger
 from .observers import Observers, ProgressDisplay, TensorBoardTracker
+from .plan import ONLINE, STATIC, ScorePlan, plan_scores
 from .recipe import Component, Recipe, build_recipe
 from .sampling import check_pruning_rate
 from .scores import ScoreSource
 from .scoring import ScoringRequest
+from .settings import TrainerSettings
 
 log = logging.getLogger("datacull")
 
@@ -51,10 +54,9 @@ QUERY_FRACTION = 0.1
 class RunParts:
     """Everything one run needs, resolved from its config."""
 
-    names: dict[
-        str, Any
-    ]  # importance, sampler, pruning_rate, dataset, model, epochs, steps, seed: the summary's
     seed: int
+    pruning_rate: float
+    plan: ScorePlan
     data: ImageData
     recipe: Recipe
     budget: Budget
@@ -147,11 +149,12 @@ def _scoring_epochs(cfg: DictConfig, loader: DCDataLoader, schedule_epochs: int)
 def _reduced_store(cfg: DictConfig, importance_cls: type[DCImportance], data: ImageData, epochs: int) -> bool:
     """``trainer.store``: full (every logit of every epoch), reduced (what the importance keeps of each epoch), or
     auto: full unless it would exceed ``trainer.store_limit_gb``. A reduced entry serves only this importance."""
-    store = str(cfg.trainer.get("store", "auto"))
+    trainer = TrainerSettings.of(cfg.trainer)
+    store = trainer.store
     if store not in ("auto", "full", "reduced"):
         raise InputError(f"trainer.store must be auto, full or reduced; got {store!r}")
     full_gb = data.train_y.numel() * (data.num_classes + 2) * 4 * epochs / 1e9  # logits, loss, embedding norm
-    limit = float(cfg.trainer.get("store_limit_gb", 20))
+    limit = float(trainer.store_limit_gb)
     reduced = store == "reduced" or (
         store == "auto" and "logits" in importance_cls.requires and full_gb > limit
     )
@@ -194,11 +197,15 @@ def _scoring_request(
     loader: DCDataLoader,
     data: ImageData,
     recipe: Recipe,
-    needs_trajectory: bool,
+    plan: ScorePlan,
+    importance: tuple[type[DCImportance], dict[str, Any]],
     context: DistContext,
 ) -> ScoringRequest | None:
     """The scoring run this configuration reads, if any: a static importance's trajectory, or MetriQ's query run
-    on the training set minus a validation split."""
+    on the training set minus a validation split. Sets the importance's parameters that follow from it (how many
+    epochs it reads; whether its store is reduced)."""
+    importance_cls, importance_params = importance
+    needs_trajectory = plan.reads_scoring_run
     needs_class_accuracy = loader.needs_class_accuracy and loader.class_wise_acc is None
     val_fraction = resolve_val_fraction(cfg.dataset.get("val_fraction"), needs_class_accuracy)
     if val_fraction and not needs_class_accuracy:
@@ -206,12 +213,21 @@ def _scoring_request(
             f"dataset.val_fraction={val_fraction} but nothing reads a validation split here (only "
             "sampler=metriq's query run does); set dataset.val_fraction=auto"
         )
+    if "trajectory_length" in importance_params:  # a static importance reads the scoring run's first epochs
+        importance_params["trajectory_length"] = None
     if not (needs_trajectory or needs_class_accuracy):
         return None
     schedule_epochs = int(cfg.scoring.epochs)
-    if schedule_epochs < 1:
-        raise InputError(f"scoring.epochs must be >= 1; got {schedule_epochs}")
     read = _scoring_epochs(cfg, loader, schedule_epochs)
+    reduction, metrics = None, tuple(PER_SAMPLE_METRICS)
+    if needs_trajectory:
+        if "trajectory_length" in importance_params:
+            importance_params["trajectory_length"] = read
+        if _reduced_store(cfg, importance_cls, data, read):
+            if "logits" in importance_cls.requires:
+                importance_params["reduced"] = True
+            reduction = importance_cls.reduction_key(**importance_params)
+            metrics = tuple(importance_cls.requires)
     scoring_data = data
     if val_fraction:
         scoring_data = hold_out_validation(data, val_fraction, int(cfg.dataset.get("split_seed", 0)))
@@ -237,7 +253,16 @@ def _scoring_request(
             recipe.model.name,
         )
     return ScoringRequest(
-        scoring_recipe, scoring_data, int(cfg.seed), read, schedule_epochs, cache_dir, context, cost_ratio
+        scoring_recipe,
+        scoring_data,
+        int(cfg.seed),
+        read,
+        schedule_epochs,
+        cache_dir,
+        context,
+        cost_ratio,
+        reduction=reduction,
+        metrics=metrics,
     )
 
 
@@ -248,16 +273,17 @@ def build_parts(
     check_settings(cfg)
     seed = int(cfg.seed)
     seed_everything(seed)
-    if cfg.trainer.get("num_threads"):
-        torch.set_num_threads(int(cfg.trainer.num_threads))
-    device = resolve_device(str(cfg.trainer.device), context.local_rank)
-    configure_kernels(device, bool(cfg.trainer.get("deterministic", False)))
+    trainer = TrainerSettings.of(cfg.trainer)
+    if trainer.num_threads:
+        torch.set_num_threads(trainer.num_threads)
+    device = resolve_device(trainer.device, context.local_rank)
+    configure_kernels(device, trainer.deterministic)
     cache_dir = Path(cfg.cache_dir).expanduser()
     pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
     note_runner_ignores_rate_variable()
     importance_cls = get_importance(cfg.importance.name)
     sampler_cls = get_sampler(cfg.sampler.name)
-    budget = plan_budget(cfg.trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)
+    budget = plan_budget(trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)
     recipe = build_recipe(cfg, device)
     data = load_dataset(cfg.dataset, cache_dir)
     check_classes(data.train_y, data.test_y, data.classes)
@@ -275,30 +301,19 @@ def build_parts(
     # which scores the loader gets: none, the run's own (online), or a scoring run's (static)
     importance_params = OmegaConf.to_container(cfg.importance, resolve=True)
     importance_params.pop("name")
-    uses_scores = loader.uses_scores is not False
-    online = uses_scores and importance_cls.is_online(**importance_params) and not loader.static
-    needs_trajectory = uses_scores and bool(importance_cls.requires) and not online
-    request = _scoring_request(cfg, loader, data, recipe, needs_trajectory, context)
-    if "trajectory_length" in importance_params:  # what a static importance reads; an online one, its own run
-        importance_params["trajectory_length"] = request.epochs if needs_trajectory else None
-    if request is not None and needs_trajectory and _reduced_store(cfg, importance_cls, data, request.epochs):
-        if "logits" in importance_cls.requires:
-            importance_params["reduced"] = True
-        reduction = importance_cls.reduction_key(**importance_params)
-        request = dataclasses.replace(request, reduction=reduction, metrics=tuple(importance_cls.requires))
+    plan = plan_scores(loader, importance_cls.is_online(**importance_params), importance_cls.requires)
+    request = _scoring_request(cfg, loader, data, recipe, plan, (importance_cls, importance_params), context)
     importance = None
-    if uses_scores:
-        if online:
-            directory = Path(run_dir) / "trajectory"
-            loggers = {
-                metric: DCLogger(directory / metric, num_samples=data.train_y.numel(), distributed=True)
-                for metric in importance_cls.requires
-            }
-        else:  # reads the scoring run's cache entry, never writes it
-            loggers = {metric: DCLogger(request.directory / metric) for metric in importance_cls.requires}
+    if plan.mode == ONLINE:
+        directory = Path(run_dir) / "trajectory"
+        loggers = {
+            metric: DCLogger(directory / metric, num_samples=data.train_y.numel(), distributed=True)
+            for metric in plan.metrics
+        }
         importance = build_importance(importance_cls, importance_params, dataset, loggers)
-        if request is not None and request.reduction is not None and "logits" in importance_cls.requires:
-            request = dataclasses.replace(request, reducer=importance.epoch_reducer)
+    elif plan.mode == STATIC:  # reads the scoring run's cache entry, never writes it
+        loggers = {metric: DCLogger(request.directory / metric) for metric in plan.metrics}
+        importance = build_importance(importance_cls, importance_params, dataset, loggers)
     per_pass = loader.required_num_samples  # what one pass trains: with drop_last, its whole batches only
     if loader.drop_last and not scores_only:
         per_pass = per_pass // recipe.batch_size * recipe.batch_size
@@ -327,8 +342,8 @@ def build_parts(
         context=context,
     )
     observers = Observers(
-        ProgressDisplay(str(cfg.trainer.get("progress", "auto")), None if budget.steps else budget.epochs),
-        TensorBoardTracker(Path(run_dir) / "tensorboard" if cfg.trainer.get("tensorboard", False) else None),
+        ProgressDisplay(trainer.progress, None if budget.steps else budget.epochs),
+        TensorBoardTracker(Path(run_dir) / "tensorboard" if trainer.tensorboard else None),
         enabled=context.is_main,
     )
     scoring = (
@@ -351,24 +366,14 @@ def build_parts(
         chosen,
         scoring,
     )
-    names = {
-        "importance": cfg.importance.name,
-        "sampler": cfg.sampler.name,
-        "pruning_rate": pruning_rate,
-        "dataset": cfg.dataset.name,
-        "model": cfg.model.name,
-        "epochs": budget.epochs,
-        "steps": budget.steps,
-        "seed": seed,
-        "uses_scores": uses_scores,
-    }
     return RunParts(
-        names=names,
         seed=seed,
+        pruning_rate=pruning_rate,
+        plan=plan,
         data=data,
         recipe=recipe,
         budget=budget,
-        eval_every=int(cfg.trainer.get("eval_every", 1)),
+        eval_every=trainer.eval_every,
         warnings=warnings,
         loader=loader,
         source=source,

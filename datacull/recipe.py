@@ -17,6 +17,7 @@ from .datasets import ImageData
 from .datasets.stream import StreamedSamples
 from .errors import InputError
 from .models.common import call_model
+from .settings import TrainerSettings
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Recipe:
 
 
 def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
-    trainer = cfg.trainer
+    trainer = TrainerSettings.of(cfg.trainer)
     augment = cfg.dataset.get("augment")  # absent from a dataset section without one (a plugin's)
     batch_size = int(trainer.batch_size)
     if batch_size < 1:
@@ -111,11 +112,11 @@ def build_recipe(cfg: DictConfig, device: torch.device) -> Recipe:
         scheduler=Component.from_config(cfg.scheduler),
         augment=OmegaConf.to_container(augment, resolve=True) if augment else {},
         batch_size=batch_size,
-        eval_batch_size=int(trainer.get("eval_batch_size", 1024)),
+        eval_batch_size=trainer.eval_batch_size,
         device=device,
-        amp=bool(trainer.get("amp", False)) and device.type == "cuda",
-        channels_last=device.type == "cuda" and bool(trainer.get("channels_last", True)),
-        compile=bool(trainer.get("compile", False)),
+        amp=trainer.amp and device.type == "cuda",
+        channels_last=device.type == "cuda" and trainer.channels_last,
+        compile=trainer.compile,
     )
 
 

@@ -26,6 +26,8 @@ from .engine import Engine
 from .errors import InputError
 from .outputs import RunFolder, capture_rng, restore_rng
 from .parts import RunParts, build_parts
+from .plan import NONE
+from .settings import TrainerSettings
 from .summary import EpochRow, RunSummary, code_identity
 
 log = logging.getLogger("datacull")
@@ -56,6 +58,7 @@ def train(
         folder.refuse_existing_run()
         folder.write_config(cfg)
     started = time.perf_counter() - (checkpoint["wall_time_s"] if checkpoint else 0.0)
+    trainer = TrainerSettings.of(cfg.trainer)
     summary = RunSummary(
         status="running",
         importance=cfg.importance.name,
@@ -63,9 +66,9 @@ def train(
         pruning_rate=cfg.sampler.pruning_rate if isinstance(cfg.sampler.pruning_rate, int | float) else None,
         dataset=cfg.dataset.name,
         model=cfg.model.name,
-        epochs=cfg.trainer.epochs,
-        steps=cfg.trainer.get("steps"),
-        budget=str(cfg.trainer.get("budget", "epochs")),
+        epochs=trainer.epochs,
+        steps=trainer.steps,  # as given: settled once the run's parts are built
+        budget=str(trainer.budget),
         seed=cfg.seed,
         run_dir=str(folder.path),
         world_size=context.world_size,
@@ -75,7 +78,7 @@ def train(
     folder.write_summary(summary)
     try:
         parts = build_parts(cfg, folder.path, context)
-        summary.pruning_rate, summary.uses_scores = parts.names["pruning_rate"], parts.names["uses_scores"]
+        summary.pruning_rate, summary.uses_scores = parts.pruning_rate, parts.plan.mode != NONE
         summary.budget, summary.compute_budget = parts.budget.kind, parts.budget.compute
         summary.steps = parts.budget.steps
         summary.warnings = parts.warnings or None
@@ -130,7 +133,7 @@ def _run(
         restore_rng(checkpoint["rng"], device)
         log.info("resuming %s at epoch %d", folder.path, epoch + 1)
     with parts.observers.starting_at(epoch) as observers:
-        while not engine.budget_spent if budget.steps else epoch < budget.epochs:
+        while not budget.done(epoch, engine.global_step):
             epoch_start = time.perf_counter()
             source.prepare(epoch)
             order = loader.sampler.epoch_order()
@@ -139,7 +142,7 @@ def _run(
             stats = engine.train_epoch(epoch, trained, loader.sample_weights, source.loggers, batches)
             times_selected += stats.trained
             train_time = time.perf_counter() - epoch_start
-            last = engine.budget_spent if budget.steps else epoch + 1 == budget.epochs
+            last = budget.done(epoch + 1, engine.global_step)
             evaluation, eval_time = None, 0.0
             if (epoch + 1) % parts.eval_every == 0 or last:
                 eval_start = time.perf_counter()
@@ -201,18 +204,17 @@ def _finish(
     samples_trained = int(sum(row.trained for row in rows))
     offered = int(sum(row.subset_size for row in rows))  # the passes' subsets, a step budget's last one whole
     full_data_samples = parts.budget.full_data_samples(parts.num_samples, engine.batch_size)
-    scoring = parts.source.scoring_info
+    scoring = parts.source.scoring_cost
     summary.class_wise_acc = _as_list(getattr(parts.loader, "class_wise_acc", None))
     summary.status = "completed"
     summary.test_acc = evaluated[-1].test_acc
     summary.best_test_acc = max(row.test_acc for row in evaluated)
     summary.worst_class_acc = evaluated[-1].worst_class_acc
     summary.samples_trained = samples_trained
-    for key, value in scoring.items():
-        setattr(summary, key, value)
+    summary.scoring = scoring
     summary.full_data_samples = full_data_samples
     summary.realized_pruning_rate = 1.0 - offered / (len(rows) * parts.num_samples)
-    summary.compute_saved = 1.0 - (samples_trained + scoring["scoring_cost_samples"]) / full_data_samples
+    summary.compute_saved = 1.0 - (samples_trained + scoring.cost_samples) / full_data_samples
     summary.num_train_samples = parts.num_samples
     summary.epochs_trained = len(rows)
     summary.steps_trained = engine.global_step
@@ -222,8 +224,8 @@ def _finish(
     summary.wall_time_s = time.perf_counter() - started
     summary.finished_at = _now()
     folder.write_summary(summary)
-    scoring_runs = scoring["scoring_cost_samples"] / full_data_samples
-    cached = " (from the cache)" if scoring["scoring_cache_hit"] else ""
+    scoring_runs = scoring.cost_samples / full_data_samples
+    cached = " (from the cache)" if scoring.cache_hit else ""
     log.info(
         "done: test_acc %.4f  worst_class_acc %.4f  -> %s\n  compute: training %.2f + scoring run %.2f%s = %.2f "
         "full-data runs (compute_saved %.3f)",

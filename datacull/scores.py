@@ -16,21 +16,11 @@ from .distributed import SINGLE, DistContext, broadcast_object
 from .errors import InputError
 from .importance import DCImportance, ImportanceScores
 from .logger import DCLogger
+from .plan import NONE, ONLINE, plan_scores
 from .scoring import ScoringRequest, obtain_scoring_run
+from .summary import ScoringCost
 
 log = logging.getLogger("datacull")
-
-NO_SCORING = {
-    "scoring_samples": 0,
-    "scoring_cost_samples": 0,
-    "scoring_wall_time_s": 0.0,
-    "scoring_cost_s": 0.0,
-    "scoring_cache_hit": False,
-    "scoring_epochs": 0,
-    "scoring_schedule_epochs": 0,
-    "scoring_model": None,
-    "scoring_flops_ratio": None,
-}
 
 
 class ScoreSource:
@@ -49,18 +39,23 @@ class ScoreSource:
     ):
         if int(resample_every) < 1:
             raise InputError(f"resample_every must be >= 1; got {resample_every}")
-        if loader.uses_scores and importance is None:
+        if loader.requires_scores and importance is None:
             raise InputError(
                 f"{type(loader).__name__} ranks samples by importance: give it an importance (a DCImportance or scores)"
             )
         self.loader = loader
         self.importance = importance if isinstance(importance, DCImportance) else None
         self.scores: ImportanceScores | Any = None if self.importance is not None else importance
-        self.online = self.importance is not None and self.importance.online and not loader.static
+        self.plan = plan_scores(
+            loader,
+            self.importance is not None and self.importance.online,
+            () if self.importance is None else self.importance.requires,
+        )
+        self.online = self.plan.mode == ONLINE
         self.resample_every = int(resample_every)
         self.scoring = scoring
         self.context = context
-        self.scoring_info = dict(NO_SCORING)
+        self.scoring_cost = ScoringCost()
         self.prepared_epoch: int | None = None
         self.scores_for: int | None = None  # the epoch an online importance's scores are up to date for
 
@@ -81,8 +76,8 @@ class ScoreSource:
     def start(self) -> None:
         """Before the first epoch: obtain the scoring run if one is needed, and the first scores."""
         if self.scoring is not None:
-            run = obtain_scoring_run(self.scoring)
-            self.scoring_info = run.summary()
+            run = obtain_scoring_run(self.scoring, self._reducer())
+            self.scoring_cost = run.cost()
             if self.loader.needs_class_accuracy and self.loader.class_wise_acc is None:
                 accuracy = run.best_validation_class_accuracy()
                 if accuracy is None:
@@ -91,8 +86,18 @@ class ScoreSource:
                         "dataset.val_fraction to auto or > 0, or give sampler.class_wise_acc"
                     )
                 self.loader.set_class_wise_acc(accuracy)
-        if self.importance is not None and self.loader.uses_scores is not False:
+        if self.importance is not None and self.plan.mode != NONE:
             self.refresh(0)
+
+    def _reducer(self):
+        """What a reduced scoring store keeps of each epoch's logits: the importance's own reduction."""
+        if (
+            self.scoring.reduction is None
+            or self.importance is None
+            or "logits" not in self.importance.requires
+        ):
+            return None
+        return self.importance.epoch_reducer
 
     def refresh(self, epoch: int) -> None:
         """Recompute the importance for ``epoch`` on rank 0 (it reads rank 0's files) and broadcast the scores."""
@@ -115,7 +120,7 @@ class ScoreSource:
             self.refresh(epoch)
         self.loader.set_epoch(epoch)
         # under DDP resample() checks that every rank chose the same subset
-        self.loader.resample(self.scores if self.loader.uses_scores is not False else None)
+        self.loader.resample(self.scores if self.plan.mode != NONE else None)
 
     def epoch_end(self, epoch: int, last: bool) -> None:
         """After ``epoch``: write what the loggers buffered and, when the next epoch resamples, refresh an online
@@ -131,7 +136,7 @@ class ScoreSource:
             "scores": self.scores,
             "importance": self.importance.state_dict() if self.online else None,
             "class_wise_acc": getattr(self.loader, "class_wise_acc", None),
-            "scoring": self.scoring_info,
+            "scoring": self.scoring_cost.fields(),
             "prepared_epoch": self.prepared_epoch,
             "scores_for": self.scores_for,
             "loader": self.loader.state_dict(),
@@ -143,7 +148,7 @@ class ScoreSource:
             self.importance.load_state_dict(state["importance"])
         if state["class_wise_acc"] is not None:
             self.loader.set_class_wise_acc(state["class_wise_acc"])
-        self.scoring_info = state["scoring"]
+        self.scoring_cost = ScoringCost.from_fields(state["scoring"])
         self.prepared_epoch = state["prepared_epoch"]
         self.scores_for = state["scores_for"]
         self.loader.load_state_dict(state["loader"])

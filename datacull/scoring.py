@@ -30,7 +30,8 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ from .distributed import SINGLE, DistContext, barrier, broadcast_object
 from .engine import PER_SAMPLE_METRICS, Engine
 from .logger import DCLogger
 from .outputs import atomic_write_bytes, atomic_write_json
+from .summary import ScoringCost
 
 if TYPE_CHECKING:
     from .recipe import Recipe
@@ -66,9 +68,9 @@ class ScoringRequest:
     context: DistContext = SINGLE
     #: FLOPs per sample of the scoring model over those of the model trained: what a proxy's epoch costs
     cost_ratio: float = 1.0
-    #: a reduced store: what it keeps of the logits (in the key) and how (``importance.epoch_reducer``, not)
+    #: a reduced store: what it keeps of the logits (part of the key; how it keeps it is the reducer given to
+    #: :func:`obtain_scoring_run`)
     reduction: str | None = None
-    reducer: Any = field(default=None, compare=False)
     #: what the scoring run logs: every per-sample metric (one trajectory for every importance), or a reduced
     #: store's few (what one importance reads)
     metrics: tuple[str, ...] = tuple(PER_SAMPLE_METRICS)
@@ -123,19 +125,19 @@ class ScoringRun:
     def logger(self, metric: str) -> DCLogger:
         return DCLogger(self.directory / metric)
 
-    def summary(self) -> dict[str, Any]:
-        """The ``scoring_*`` fields of a run's summary."""
-        return {
-            "scoring_samples": self.trained_samples,
-            "scoring_cost_samples": self.cost_samples,
-            "scoring_wall_time_s": self.wall_time_s,
-            "scoring_cost_s": self.cost_s,
-            "scoring_cache_hit": self.cache_hit,
-            "scoring_epochs": self.epochs,
-            "scoring_schedule_epochs": self.schedule_epochs,
-            "scoring_model": self.model,
-            "scoring_flops_ratio": self.cost_ratio,
-        }
+    def cost(self) -> ScoringCost:
+        """What reading it cost the run (its summary's ``scoring_*`` fields)."""
+        return ScoringCost(
+            samples=self.trained_samples,
+            cost_samples=self.cost_samples,
+            wall_time_s=self.wall_time_s,
+            cost_s=self.cost_s,
+            cache_hit=self.cache_hit,
+            epochs=self.epochs,
+            schedule_epochs=self.schedule_epochs,
+            model=self.model,
+            flops_ratio=self.cost_ratio,
+        )
 
     def best_validation_class_accuracy(self) -> list[float] | None:
         """Per-class validation accuracy at the epoch with the best overall validation accuracy (MetriQ's
@@ -207,7 +209,9 @@ def _read_valid_entry(entry: Path) -> dict[str, Any] | None:
     return meta
 
 
-def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Path) -> list[dict[str, Any]]:
+def _train_scoring_epochs(
+    request: ScoringRequest, epochs: range, directory: Path, reducer_factory: Callable[[], Any] | None
+) -> list[dict[str, Any]]:
     """Train ``epochs`` of the scoring run into ``directory``, continuing from its saved state when the range does
     not start at 0; save the state after the last epoch. Returns each epoch's validation accuracies (empty when
     the data hold out no validation split)."""
@@ -215,7 +219,7 @@ def _train_scoring_epochs(request: ScoringRequest, epochs: range, directory: Pat
     engine = Engine(request.recipe, data, epochs=schedule_epochs, seed=request.seed, context=context)
     num_samples = int(data.train_y.shape[0])
     order_generator = torch.Generator().manual_seed(request.seed)
-    reducer = request.reducer() if request.reducer is not None else None
+    reducer = reducer_factory() if reducer_factory is not None else None
     if epochs.start > 0:
         state = torch.load(directory / STATE_FILE, map_location="cpu", weights_only=False)
         engine.load_state_dict(state["engine"])
@@ -306,9 +310,10 @@ def _listed(relative: Path, epochs: int) -> bool:
     return int(name[len("epoch") :].split(".")[0]) < epochs
 
 
-def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
+def obtain_scoring_run(request: ScoringRequest, reducer: Callable[[], Any] | None = None) -> ScoringRun:
     """The first ``request.epochs`` epochs of the cached scoring run, training (or continuing) it first where the
-    entry holds fewer.
+    entry holds fewer. ``reducer`` builds what a reduced store keeps of each epoch's logits
+    (``importance.epoch_reducer``).
 
     Under DDP rank 0 alone looks up, locks and writes the entry; every rank trains the scoring model.
     """
@@ -352,7 +357,7 @@ def obtain_scoring_run(request: ScoringRequest) -> ScoringRun:
         try:
             start = time.perf_counter()
             val = (meta["validation"] if extending else []) + _train_scoring_epochs(
-                request, range(trained, epochs), directory
+                request, range(trained, epochs), directory, reducer
             )
             wall = time.perf_counter() - start
             previous_wall = meta["wall_time_s"] if extending else 0.0

@@ -50,6 +50,39 @@ METRIC_COLUMNS = [column.name for column in fields(EpochRow)]
 TIMING_COLUMNS = ("train_time_s", "eval_time_s", "epoch_time_s")
 
 
+SCORING_PREFIX = "scoring_"
+
+
+@dataclass(frozen=True)
+class ScoringCost:
+    """What a run's scoring run cost it: ``summary.json``'s ``scoring_*`` fields (also in checkpoints and in
+    ``datacull score``'s ``scores.json``). The defaults are a run without one."""
+
+    samples: int = 0  # trained by this run's process (0 on a cache hit)
+    cost_samples: int = 0  # what the epochs it read cost, cached or not
+    wall_time_s: float = 0.0  # this process's scoring time (0 on a cache hit)
+    cost_s: float = 0.0  # what the epochs read took to train, cached or not
+    cache_hit: bool = False
+    epochs: int = 0
+    schedule_epochs: int = 0
+    model: str | None = None  # the scoring run's model (a proxy when not the model trained)
+    flops_ratio: float | None = None  # its FLOPs per sample over the trained model's
+
+    def fields(self) -> dict[str, Any]:
+        """As written: every field under ``scoring_<name>``."""
+        return {SCORING_PREFIX + key: value for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_fields(cls, payload: dict[str, Any]) -> ScoringCost:
+        return cls(
+            **{
+                column.name: payload[SCORING_PREFIX + column.name]
+                for column in fields(cls)
+                if SCORING_PREFIX + column.name in payload
+            }
+        )
+
+
 def _result(default: Any = None) -> Any:
     """A field known only when the run completes (left out of ``summary.json`` until then)."""
     return field(default=default, metadata={"result": True})
@@ -81,15 +114,7 @@ class RunSummary:
     best_test_acc: float | None = _result()
     worst_class_acc: float | None = _result()
     samples_trained: int | None = _result()
-    scoring_samples: int | None = _result()  # trained by this run's process (0 on a cache hit)
-    scoring_cost_samples: int | None = _result()  # what the epochs it read cost, cached or not
-    scoring_wall_time_s: float | None = _result()  # this process's scoring time (0 on a cache hit)
-    scoring_cost_s: float | None = _result()  # what the epochs read took to train, cached or not
-    scoring_cache_hit: bool | None = _result()
-    scoring_epochs: int | None = _result()
-    scoring_schedule_epochs: int | None = _result()
-    scoring_model: str | None = _result()  # the scoring run's model (a proxy when not the model trained)
-    scoring_flops_ratio: float | None = _result()  # its FLOPs per sample over the trained model's
+    scoring: ScoringCost | None = _result()  # written as the scoring_* fields
     full_data_samples: int | None = _result()
     realized_pruning_rate: float | None = _result()
     compute_saved: float | None = (
@@ -109,14 +134,25 @@ class RunSummary:
     code: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The summary as written: results that are not known (None) are left out."""
+        """The summary as written: results that are not known (None) are left out; ``scoring`` as its
+        ``scoring_*`` fields."""
         optional = {column.name for column in fields(self) if column.metadata.get("result")}
-        return {key: value for key, value in asdict(self).items() if value is not None or key not in optional}
+        written: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "scoring":
+                scoring = self.scoring.fields() if self.scoring is not None else {}
+                written.update({name: field for name, field in scoring.items() if field is not None})
+            elif value is not None or key not in optional:
+                written[key] = value
+        return written
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> RunSummary:
         known = {column.name for column in fields(cls)}
-        return cls(**{key: value for key, value in payload.items() if key in known})
+        values = {key: value for key, value in payload.items() if key in known}
+        if any(key.startswith(SCORING_PREFIX) for key in payload):
+            values["scoring"] = ScoringCost.from_fields(payload)
+        return cls(**values)
 
 
 #: The source folder of an editable install or a checkout (the package's parent); a wheel has none.

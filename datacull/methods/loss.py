@@ -47,7 +47,7 @@ class LossImportance(DCImportance):
             flush=mode == "latest" if flush is None else flush,
         )
         self.mode = mode
-        self.online = mode == "latest"
+        self.online = self.is_online(mode=mode)
         self.trajectory_length = None if trajectory_length is None else int(trajectory_length)
         num_classes = int(self.labels_tensor.max()) + 1 if self.num_samples else 1
         self.latest_losses = torch.full((self.num_samples,), math.log(num_classes), dtype=torch.float64)
