@@ -184,3 +184,8 @@ def test_a_plugin_methods_parameter_is_not_read_as_a_built_in_ones():
         cfg.sampler.pruning_rate = 1.5  # every sampler's
     with pytest.raises(InputError, match="sampler.pruning_rate must be"):
         check_settings(cfg)
+
+
+@pytest.mark.parametrize("preset", sorted(path.stem for path in (config_dir() / "experiment").glob("*.yaml")))
+def test_every_experiment_preset_passes_the_schema(preset):
+    check_settings(compose_config([f"experiment={preset}"]))
