@@ -175,7 +175,10 @@ SCHEMA: dict[str, Setting] = {
     "sampler.beta_table": text("whose row of the CCS paper's table beta=auto reads"),
     "sampler.num_strata": whole(1, "CCS's strata"),
     "sampler.official_rounding": flag("the official code's rounding of subset sizes"),
-    "sampler.descending": flag("larger score = harder (null: the importance's direction)", nullable=True),
+    "sampler.higher_is_harder": flag(
+        "larger score = harder (null: the importance's direction)", nullable=True
+    ),
+    "sampler.descending": flag("the old name of higher_is_harder", nullable=True),
     "sampler.class_balanced": flag("class-proportional quotas"),
     "sampler.stratified": flag("the old name of class_balanced", nullable=True),
     "sampler.stratify": flag("DataCull 1.0.2's name of class_balanced", nullable=True),

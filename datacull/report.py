@@ -239,7 +239,9 @@ def _flat_config(path: Path) -> dict[str, str]:
     ) in RENAMED_KEYS.items():  # a folder written under a setting's old name compares as the new one
         if old in flat:
             value = flat.pop(old)
-            if value != "None":
+            if (
+                value != "None" or new not in flat
+            ):  # a folder older than the new name: its null is the new one's
                 flat[new] = value
     if flat.get("scoring.epochs") == flat.get("trainer.epochs"):  # the default: the run's own length
         flat.pop("scoring.epochs", None)

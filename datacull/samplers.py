@@ -2,30 +2,57 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from .data import DCDataLoader
+from .deprecated import renamed
 from .errors import InputError
-from .sampling import as_score_tensor, hardness, higher_is_harder, top_k
+from .sampling import hardness, top_k
+
+
+def score_direction(
+    owner: DCDataLoader, higher_is_harder: bool | None, descending: bool | None
+) -> bool | None:
+    """A sampler's ``higher_is_harder`` (None: the direction the scores declare), given under that name or its
+    old one, ``descending`` (DataCull 1.0.2's CCS keyword: accepted there without a warning)."""
+    return renamed(
+        type(owner).__name__,
+        "descending",
+        descending,
+        "higher_is_harder",
+        higher_is_harder,
+        concept="a score's direction",
+        quiet=getattr(type(owner), "descending_is_its_1_0_2_keyword", False),
+    )
 
 
 class RankingSampler(DCDataLoader):
     """Samplers that keep the top of a ranking: read the score direction, break ties at random."""
 
     uses_scores = True
+    descending_is_its_1_0_2_keyword: ClassVar[bool] = False
 
-    def __init__(self, dataset, pruning_rate: float, static: bool, descending: bool | None = None, **kwargs):
-        self.descending = descending
+    def __init__(
+        self,
+        dataset,
+        pruning_rate: float,
+        static: bool,
+        higher_is_harder: bool | None = None,
+        descending: bool | None = None,
+        **kwargs,
+    ):
+        self.higher_is_harder = score_direction(self, higher_is_harder, descending)
         super().__init__(dataset, pruning_rate, static=static, **kwargs)
 
     def hardest_first(
         self, sample_importance, default_higher_is_harder: bool, count: int | None = None
     ) -> torch.Tensor:
-        """The ``count`` hardest samples (all by default), hardest first: by ``descending`` if set, else by the
-        direction the scores declare, else by ``default_higher_is_harder``."""
-        scores = as_score_tensor(sample_importance)
-        largest = higher_is_harder(sample_importance, self.descending, default_higher_is_harder)
-        return top_k(scores, scores.numel() if count is None else count, largest, self.rng)
+        """The ``count`` hardest samples (all by default), hardest first: by ``higher_is_harder`` if set, else by
+        the direction the scores declare, else by ``default_higher_is_harder``."""
+        hard = hardness(sample_importance, self.higher_is_harder, default_higher_is_harder)
+        return top_k(hard, hard.numel() if count is None else count, self.rng)
 
     def keep_hardest(self, sample_importance, default_higher_is_harder: bool) -> torch.Tensor:
         return self.hardest_first(sample_importance, default_higher_is_harder, self.required_num_samples)
@@ -46,6 +73,7 @@ class RunningScoreSampler(DCDataLoader):
         dataset,
         pruning_rate: float,
         ema_rate: float = 0.8,
+        higher_is_harder: bool | None = None,
         descending: bool | None = None,
         **kwargs,
     ):
@@ -55,12 +83,12 @@ class RunningScoreSampler(DCDataLoader):
             )
         super().__init__(dataset, pruning_rate, static=False, **kwargs)
         self.ema_rate = float(ema_rate)
-        self.descending = descending
+        self.higher_is_harder = score_direction(self, higher_is_harder, descending)
         self.score_mean: torch.Tensor | None = None
         self.score_variance: torch.Tensor | None = None
 
     def update_statistics(self, sample_importance) -> None:
-        hard = hardness(sample_importance, self.descending)
+        hard = hardness(sample_importance, self.higher_is_harder)
         if self.score_mean is None or self.subset_indices is None:
             self.score_mean, self.score_variance = hard.clone(), torch.zeros_like(hard)
             return

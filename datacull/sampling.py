@@ -165,10 +165,10 @@ def random_subset(
     return torch.randperm(labels.numel(), generator=generator)[:total]
 
 
-def top_k(scores: torch.Tensor, k: int, largest: bool, generator: torch.Generator) -> torch.Tensor:
-    """Indices of the ``k`` largest (or smallest) scores; equal scores are ordered at random, not by index."""
-    shuffled = torch.randperm(scores.numel(), generator=generator)
-    order = torch.argsort(scores[shuffled], descending=largest, stable=True)
+def top_k(values: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of the ``k`` highest ``values``, highest first; equal values are ordered at random, not by index."""
+    shuffled = torch.randperm(values.numel(), generator=generator)
+    order = torch.argsort(values[shuffled], descending=True, stable=True)
     return shuffled[order[:k]]
 
 
@@ -187,7 +187,7 @@ def sampling_weights(sample_importance) -> torch.Tensor:
     their hardness rank over the dataset, 1..N: the same order, on a scale a draw can use.
     """
     scores = as_score_tensor(sample_importance)
-    if higher_is_harder(sample_importance) and bool((scores >= 0).all()):
+    if reads_higher_as_harder(sample_importance) and bool((scores >= 0).all()):
         return scores
     ranks = torch.empty_like(scores)
     order = torch.argsort(hardness(sample_importance), stable=True)
@@ -195,16 +195,18 @@ def sampling_weights(sample_importance) -> torch.Tensor:
     return ranks
 
 
-def higher_is_harder(sample_importance, descending: bool | None = None, default: bool = True) -> bool:
-    """Which way to read scores: the user's ``descending`` flag if given, else the ``higher_is_harder`` the
+def reads_higher_as_harder(
+    sample_importance, higher_is_harder: bool | None = None, default: bool = True
+) -> bool:
+    """Which way to read scores: the sampler's ``higher_is_harder`` if given, else the ``higher_is_harder`` the
     importance declared, else ``default``."""
-    if descending is not None:
-        return bool(descending)
+    if higher_is_harder is not None:
+        return bool(higher_is_harder)
     declared = getattr(sample_importance, "higher_is_harder", None)
     return default if declared is None else bool(declared)
 
 
-def hardness(sample_importance, descending: bool | None = None, default: bool = True) -> torch.Tensor:
+def hardness(sample_importance, higher_is_harder: bool | None = None, default: bool = True) -> torch.Tensor:
     """The scores as a CPU float64 tensor in which larger means harder (negated when they point the other way)."""
     scores = as_score_tensor(sample_importance)
-    return scores if higher_is_harder(sample_importance, descending, default) else -scores
+    return scores if reads_higher_as_harder(sample_importance, higher_is_harder, default) else -scores

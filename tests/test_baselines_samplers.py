@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
 from datacull import ImportanceScores
 from datacull.errors import InputError
+from datacull.methods.ccs import CCSDataLoader
 from datacull.methods.epsilon_greedy import EpsilonGreedyDataLoader
 from datacull.methods.full import FullDataLoader
 from datacull.methods.infobatch import InfoBatchDataLoader
@@ -45,7 +48,18 @@ def test_topk_keeps_the_hardest_by_the_declared_direction():
     assert kept(TopKDataLoader(tensor_dataset(LABELS), 0.5), RISING) == [4, 5, 6, 7]
     easy_is_high = ImportanceScores(np.arange(1.0, 9.0), higher_is_harder=False)
     assert kept(TopKDataLoader(tensor_dataset(LABELS), 0.5), easy_is_high) == [0, 1, 2, 3]
-    assert kept(TopKDataLoader(tensor_dataset(LABELS), 0.5, descending=False), RISING) == [0, 1, 2, 3]
+    assert kept(TopKDataLoader(tensor_dataset(LABELS), 0.5, higher_is_harder=False), RISING) == [0, 1, 2, 3]
+
+
+def test_descending_is_the_old_name_of_higher_is_harder_and_warns_except_on_ccs():
+    """One name for a score's direction; CCS keeps DataCull 1.0.2's ``descending`` keyword without a warning."""
+    with pytest.warns(FutureWarning, match="descending= is the old name of higher_is_harder="):
+        old = TopKDataLoader(tensor_dataset(LABELS), 0.5, descending=False)
+    assert old.higher_is_harder is False and kept(old, RISING) == [0, 1, 2, 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        ccs = CCSDataLoader(tensor_dataset(LABELS), 0.5, beta=0.0, num_strata=1, descending=True)
+    assert ccs.higher_is_harder is True
 
 
 def test_topk_easiest_and_class_balanced():

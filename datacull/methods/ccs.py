@@ -57,6 +57,8 @@ class CCSDataLoader(RankingSampler):
 
     paper = "Zheng et al., Coverage-centric Coreset Selection for High Pruning Rates, ICLR 2023"
     static = True
+    #: CCSDataLoader(..., descending=...) as DataCull 1.0.2 documented it: accepted without a warning
+    descending_is_its_1_0_2_keyword = True
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class CCSDataLoader(RankingSampler):
         pruning_rate: float,
         beta: float | str = "auto",
         num_strata: int = 50,
+        higher_is_harder: bool | None = None,
         descending: bool | None = None,
         beta_table: str = "cifar10",
         official_rounding: bool = False,
@@ -71,7 +74,14 @@ class CCSDataLoader(RankingSampler):
     ):
         if int(num_strata) < 1:
             raise InputError(f"CCS sampler.num_strata must be >= 1; got {num_strata}")
-        super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
+        super().__init__(
+            dataset,
+            pruning_rate,
+            static=True,
+            higher_is_harder=higher_is_harder,
+            descending=descending,
+            **kwargs,
+        )
         removed = (
             self.pruning_rate
         )  # the fraction removed, whichever meaning the caller's value had (legacy.py)

@@ -36,7 +36,7 @@ class EpsilonGreedyDataLoader(RunningScoreSampler):
         self.update_statistics(sample_importance)
         explored = math.floor(self.epsilon * self.required_num_samples + 1e-9)
         exploited = self.required_num_samples - explored
-        by_mean = top_k(self.score_mean, self.total_num_samples, True, self.rng)
+        by_mean = top_k(self.score_mean, self.total_num_samples, self.rng)
         rest = by_mean[exploited:]
         return torch.cat(
             [by_mean[:exploited], rest[torch.randperm(rest.numel(), generator=self.rng)[:explored]]]

@@ -9,6 +9,7 @@ import torch
 from ..data import DCDataLoader
 from ..errors import InputError
 from ..registry import register_sampler
+from ..samplers import score_direction
 from ..sampling import hardness
 
 
@@ -32,6 +33,7 @@ class InfoBatchDataLoader(DCDataLoader):
         pruning_rate: float,
         num_epochs: int,
         delta: float = 0.875,
+        higher_is_harder: bool | None = None,
         descending: bool | None = None,
         **kwargs,
     ):
@@ -44,7 +46,7 @@ class InfoBatchDataLoader(DCDataLoader):
         super().__init__(dataset, pruning_rate, static=False, **kwargs)
         self.num_epochs = int(num_epochs)
         self.delta = float(delta)
-        self.descending = descending
+        self.higher_is_harder = score_direction(self, higher_is_harder, descending)
 
     def pruning_active(self) -> bool:
         """Whether the coming epoch prunes (the official ``e + 1 <= num_epochs * delta``)."""
@@ -54,7 +56,7 @@ class InfoBatchDataLoader(DCDataLoader):
         everything = torch.arange(self.total_num_samples)
         if not self.pruning_active():
             return everything, torch.ones(self.total_num_samples)
-        hard = hardness(sample_importance, self.descending)
+        hard = hardness(sample_importance, self.higher_is_harder)
         lowest = hard.min()
         well_learned = hard < lowest + (hard - lowest).mean()
         candidates = torch.nonzero(well_learned).squeeze(1)

@@ -177,7 +177,7 @@ class TDDSDataLoader(RankingSampler):
     """Static: keep the highest-scoring (most informative) fraction, as TDDS selects.
 
     As the official ``data_subset.py``, no class balancing and no stratification; ties broken at random; scores
-    that declare the opposite direction keep their lowest (``descending`` overrides). ``official_rounding`` keeps
+    that declare the opposite direction keep their lowest (``higher_is_harder`` overrides). ``official_rounding`` keeps
     the official count, N - int(p * N). Definition, defaults and differences from the paper and official code:
     docs/methods.md#tdds.
     """
@@ -189,11 +189,19 @@ class TDDSDataLoader(RankingSampler):
         self,
         dataset,
         pruning_rate: float,
+        higher_is_harder: bool | None = None,
         descending: bool | None = None,
         official_rounding: bool = False,
         **kwargs,
     ):
-        super().__init__(dataset, pruning_rate, static=True, descending=descending, **kwargs)
+        super().__init__(
+            dataset,
+            pruning_rate,
+            static=True,
+            higher_is_harder=higher_is_harder,
+            descending=descending,
+            **kwargs,
+        )
         if official_rounding:  # data_subset.py keeps data_mask[int(subset_rate * N):]
             self.required_num_samples = self.total_num_samples - int(
                 self.pruning_rate * self.total_num_samples

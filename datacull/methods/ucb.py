@@ -36,4 +36,4 @@ class UCBDataLoader(RunningScoreSampler):
     def compute_subset(self, sample_importance) -> torch.Tensor:
         self.update_statistics(sample_importance)
         bound = self.score_mean + self.exploration * self.score_variance.sqrt()
-        return top_k(bound, self.required_num_samples, True, self.rng)
+        return top_k(bound, self.required_num_samples, self.rng)
