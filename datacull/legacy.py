@@ -203,7 +203,7 @@ def convert_folder(directory: str | os.PathLike, num_samples: int | None = None)
     directory = Path(directory)
     if not legacy_epochs(directory):
         return []
-    from .scoring import file_lock
+    from .scoring_run import file_lock
 
     with file_lock(
         directory / ".convert.lock"

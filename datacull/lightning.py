@@ -19,7 +19,7 @@ from .data import DCDataLoader
 from .errors import InputError
 from .importance import DCImportance, ImportanceScores
 from .logger import DCLogger
-from .scores import ScoreSource
+from .score_source import ScoreSource
 
 try:
     from lightning.pytorch import Callback

@@ -38,8 +38,8 @@ from .observers import Observers, ProgressDisplay, TensorBoardTracker
 from .plan import ONLINE, STATIC, ScorePlan, plan_scores
 from .recipe import Component, Recipe, build_recipe
 from .sampling import check_pruning_rate
-from .scores import ScoreSource
-from .scoring import ScoringRequest
+from .score_source import ScoreSource
+from .scoring_run import ScoringRequest
 from .settings import TrainerSettings
 
 log = logging.getLogger("datacull")

@@ -205,7 +205,7 @@ def log_epochs(logger: DCLogger, trajectory) -> None:
 def scoring_request(cfg: DictConfig, data, epochs: int, schedule_epochs: int, cache_dir: Path):
     """The scoring run of ``cfg`` on ``data`` reading ``epochs`` of a ``schedule_epochs``-long run, on the CPU."""
     from datacull.recipe import build_recipe
-    from datacull.scoring import ScoringRequest
+    from datacull.scoring_run import ScoringRequest
 
     recipe = build_recipe(cfg, torch.device("cpu"))
     return ScoringRequest(recipe, data, int(cfg.seed), epochs, schedule_epochs, Path(cache_dir))

@@ -14,7 +14,7 @@ from datacull.datasets.stream import InputsOf, StreamedSamples, epoch_seed, stre
 from datacull.errors import DataError, InputError
 from datacull.parts import build_parts, load_dataset
 from datacull.runner import train
-from datacull.scoring import data_fingerprint
+from datacull.scoring_run import data_fingerprint
 
 from .conftest import compose_config, metrics_without_timing, save_token_dataset, shorten, write_mnist
 from .custom_data import BreastCancer, GaussianNoise, TokenSequences

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import InputError
 from ..registry import register_sampler
-from ..samplers import RankingSampler
+from ..sampler_bases import RankingSampler
 from ..sampling import as_score_tensor, kept_fraction, sample_per_class
 
 log = logging.getLogger("datacull")

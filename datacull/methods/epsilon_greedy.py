@@ -8,7 +8,7 @@ import torch
 
 from ..errors import InputError
 from ..registry import register_sampler
-from ..samplers import RunningScoreSampler
+from ..sampler_bases import RunningScoreSampler
 from ..sampling import top_k
 from .ucb import RAJU
 

@@ -9,7 +9,7 @@ import torch
 from ..data import DCDataLoader
 from ..errors import InputError
 from ..registry import register_sampler
-from ..samplers import score_direction
+from ..sampler_bases import score_direction
 from ..sampling import hardness
 
 

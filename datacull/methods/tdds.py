@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..importance import DCImportance, ImportanceScores
 from ..logger import DCLogger
 from ..registry import register_importance, register_sampler
-from ..samplers import RankingSampler
+from ..sampler_bases import RankingSampler
 
 
 def kl_terms(probabilities: torch.Tensor) -> torch.Tensor:

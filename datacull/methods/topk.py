@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import register_sampler
-from ..samplers import RankingSampler
+from ..sampler_bases import RankingSampler
 from ..sampling import first_per_class, proportional_quotas
 
 

@@ -17,7 +17,7 @@ from .errors import InputError
 from .importance import DCImportance, ImportanceScores
 from .logger import DCLogger
 from .plan import NONE, ONLINE, plan_scores
-from .scoring import ScoringRequest, obtain_scoring_run
+from .scoring_run import ScoringRequest, obtain_scoring_run
 from .summary import ScoringCost
 
 log = logging.getLogger("datacull")
