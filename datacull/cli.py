@@ -395,7 +395,7 @@ def score(
 
     Arguments are the same overrides as `datacull train` (the sampler is irrelevant: the scores do not depend on
     it). The scores folder feeds `datacull select`."""
-    from .coresets import score as write_scores
+    from .coresets import score_into
     from .errors import DatacullError
 
     cfg = _compose([*ctx.args, "sampler=topk"])
@@ -405,7 +405,7 @@ def score(
             Path(cfg.output_dir) / "scores" / f"{stamp}_{cfg.dataset.name}_{cfg.importance.name}_s{cfg.seed}"
         )
     try:
-        folder = write_scores(cfg, out)
+        folder = score_into(cfg, out)
     except DatacullError as error:
         if _show_traceback(debug):
             raise
@@ -430,8 +430,7 @@ def select(
     """Write the indices a static sampler keeps from scores: `datacull select SCORES --sampler ccs --pruning-rate
     0.9`; extra arguments set the sampler's parameters (`sampler.beta=0.3`). Load them with
     `datacull.load_selection(folder).subset(dataset)` or `Subset(dataset, numpy.load("indices.npy"))`."""
-    from .coresets import read_scores
-    from .coresets import select as write_selection
+    from .coresets import read_scores, select_into
     from .errors import DatacullError
 
     try:
@@ -440,12 +439,12 @@ def select(
             [f"sampler={sampler}", f"sampler.pruning_rate={pruning_rate}", f"seed={seed}", *ctx.args]
         )
         folder = out or Path(scores) / f"selection_{sampler}_p{pruning_rate:g}_s{seed}"
-        selection = write_selection(loaded, cfg, folder)
+        selection = select_into(loaded, cfg, folder)
     except DatacullError as error:
         if _show_traceback(debug):
             raise
         _fail(str(error))
-    typer.echo(f"kept {selection.indices.size} of {loaded.values.size}: wrote {folder}/indices.npy")
+    typer.echo(f"kept {selection.indices.size} of {loaded.scores.size}: wrote {folder}/indices.npy")
 
 
 @app.command()

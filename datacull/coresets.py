@@ -31,9 +31,11 @@ def dataset_identity(labels: np.ndarray) -> dict[str, Any]:
 
 
 @dataclass
-class Scores:
-    values: np.ndarray
-    higher_is_harder: bool | None
+class ScoresFolder:
+    """What ``datacull score`` wrote: the scores (an :class:`~datacull.ImportanceScores`, direction included),
+    the labels they were computed on and ``scores.json``."""
+
+    scores: Any
     labels: np.ndarray
     meta: dict[str, Any]
 
@@ -66,14 +68,16 @@ def _read_folder(
         ) from None
 
 
-def read_scores(path: str | Path) -> Scores:
+def read_scores(path: str | Path) -> ScoresFolder:
     """A scores folder (or its ``scores.json``) written by ``datacull score``."""
+    from .importance import ImportanceScores
+
     folder, meta, (values, labels) = _read_folder(path, "scores", ("scores", "labels"), "score")
     if values.shape != labels.shape or dataset_identity(labels) != meta.get("dataset"):
         raise InputError(
             f"{folder}: scores.npy, labels.npy and scores.json disagree; score the dataset again"
         )
-    return Scores(values, meta.get("higher_is_harder"), labels, meta)
+    return ScoresFolder(ImportanceScores(values, meta.get("higher_is_harder")), labels, meta)
 
 
 @dataclass
@@ -122,7 +126,7 @@ def load_selection(path: str | Path) -> Selection:
     return Selection(indices, weights, meta)
 
 
-def select(scores: Scores, cfg: Any, out: Path) -> Selection:
+def select_into(scores: ScoresFolder, cfg: Any, out: Path) -> Selection:
     """Run the static sampler of ``cfg`` on ``scores`` (as the runner does on its first epoch) and write the
     selection into ``out``."""
     import torch
@@ -131,7 +135,6 @@ def select(scores: Scores, cfg: Any, out: Path) -> Selection:
 
     from .catalog import get_sampler
     from .data import DCDataset
-    from .importance import ImportanceScores
     from .parts import Budget, build_loader
 
     sampler_cls = get_sampler(cfg.sampler.name)
@@ -150,8 +153,7 @@ def select(scores: Scores, cfg: Any, out: Path) -> Selection:
             f"sampler={cfg.sampler.name} needs sampler.class_wise_acc=[...] to select from scores"
         )
     loader.set_epoch(0)
-    given = ImportanceScores(scores.values, scores.higher_is_harder)
-    indices = loader.resample(given if loader.reads_scores else None)
+    indices = loader.resample(scores.scores if loader.reads_scores else None)
     weights = None if loader.sample_weights is None else loader.sample_weights[indices]
     meta = {
         "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
@@ -164,7 +166,7 @@ def select(scores: Scores, cfg: Any, out: Path) -> Selection:
     return load_selection(out)
 
 
-def score(cfg: Any, out: Path) -> Path:
+def score_into(cfg: Any, out: Path) -> Path:
     """The scores of ``cfg``'s importance over its (cached) scoring run, written into ``out``."""
     from omegaconf import OmegaConf
 
