@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, SHARED_CIFAR10
+from .helpers import REPO, SHARED_CIFAR10
 
 SCRIPTS = REPO / "scripts"
 UNAVAILABLE = 75  # bench_library.py: the original package cannot be installed here (no network)

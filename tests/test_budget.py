@@ -15,7 +15,7 @@ from datacull.budget import Budget, plan_budget, resolve_budget, samples_in_step
 from datacull.errors import InputError
 from datacull.runner import train
 
-from .conftest import fast_config
+from .helpers import fast_config
 
 FULL_SAMPLES = 120  # FAST: 12 digits of each class
 BATCH = 32

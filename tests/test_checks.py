@@ -17,7 +17,7 @@ from datacull.errors import DataError, InputError
 from datacull.paths import config_dir
 from datacull.runner import train
 
-from .conftest import compose_config, fast_config, image_folder_overrides, write_image_folder
+from .helpers import compose_config, fast_config, image_folder_overrides, write_image_folder
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 
 from datacull.catalog import list_entries
 
-from .conftest import CIFAR_SMOKE, FAST, datacull, needs_cifar, run_dirs
+from .helpers import CIFAR_SMOKE, FAST, datacull, needs_cifar, run_dirs
 
 
 @pytest.mark.slow

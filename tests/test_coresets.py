@@ -17,7 +17,7 @@ from datacull.errors import InputError
 from datacull.recipe import build_recipe
 from datacull.runner import train
 
-from .conftest import FAST, compose_config, fast_config, tensor_dataset
+from .helpers import FAST, compose_config, fast_config, tensor_dataset
 
 
 def kept_by_the_runner(run_dir) -> np.ndarray:

@@ -11,7 +11,7 @@ from datacull import DCDataLoader, DCDataset
 from datacull.errors import InputError
 from datacull.sampling import kept_count
 
-from .conftest import tensor_dataset
+from .helpers import tensor_dataset
 
 
 class Labelled(Dataset):

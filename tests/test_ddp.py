@@ -26,7 +26,7 @@ from datacull.distributed import (
     rank_slice,
 )
 
-from .conftest import metrics_without_timing
+from .helpers import metrics_without_timing
 
 SETUP = ["trainer.strategy=ddp", "trainer.epochs=2", "trainer.num_threads=1", "trainer.progress=log"]
 
@@ -296,7 +296,7 @@ def _library_under_a_group(rank: int, store: str, folder: str, pickled) -> None:
     from datacull.catalog import get_sampler
     from datacull.logger import epoch_paths
 
-    from .conftest import tensor_dataset
+    from .helpers import tensor_dataset
 
     torch.manual_seed(rank)  # each rank draws a seed of its own
     dataset = tensor_dataset([0, 1, 2] * 7)  # 21 samples
@@ -335,7 +335,7 @@ def test_a_loader_and_logger_under_a_process_group_share_one_subset_and_merge_th
     """Two spawned gloo ranks: the loader (built before the group, seeds drawn per rank) takes rank 0's seed, both
     ranks walk disjoint shares of one subset in the same number of batches, each reads the merged epoch, a read
     epoch is deleted only at the next write, and a loader pickled into the processes (ddp_spawn) arrives whole."""
-    from .conftest import tensor_dataset
+    from .helpers import tensor_dataset
 
     pickled = get_sampler_for_pickling(tensor_dataset([0, 1] * 5))
     mp.spawn(
@@ -373,7 +373,7 @@ def _loud_errors(rank: int, store: str, folder: str) -> None:
     from datacull.catalog import get_sampler
     from datacull.errors import InputError
 
-    from .conftest import tensor_dataset
+    from .helpers import tensor_dataset
 
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     dataset = tensor_dataset([0, 1] * 10)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .conftest import REPO, run_dirs, save_token_dataset, write_mnist
+from .helpers import REPO, run_dirs, save_token_dataset, write_mnist
 
 PAGE = (REPO / "docs" / "your-model-and-data.md").read_text()
 #: The walkthrough's commands (from "A table of your own" on); the model section's zoo commands need downloads and

@@ -14,7 +14,7 @@ from datacull.datasets import ImageData
 from datacull.engine import BatchAugment, Engine, Evaluation
 from datacull.recipe import build_recipe
 
-from .conftest import compose_config
+from .helpers import compose_config
 
 CPU = torch.device("cpu")
 

@@ -18,7 +18,7 @@ from datacull.errors import DatacullError, DataError, DivergenceError, InputErro
 from datacull.runner import resume as resume_run
 from datacull.runner import train
 
-from .conftest import fast_config, image_folder_overrides, write_image_folder
+from .helpers import fast_config, image_folder_overrides, write_image_folder
 
 
 def failed_summary(run_dir: Path) -> dict:

@@ -26,7 +26,7 @@ from datacull.parts import configure_kernels
 from datacull.recipe import build_recipe
 from datacull.runner import train
 
-from .conftest import compose_config, fast_config, tensor_dataset
+from .helpers import compose_config, fast_config, tensor_dataset
 
 CPU = torch.device("cpu")
 

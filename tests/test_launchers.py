@@ -18,13 +18,13 @@ from hydra.errors import MissingConfigException
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from datacull import scoring
+from datacull import scoring_run
 from datacull.cli import _check_composes, _train_help
 from datacull.parts import load_dataset
 from datacull.paths import config_dir, config_groups
 from datacull.summary import unfinished_runs
 
-from .conftest import compose_config, datacull, run_dirs, scoring_request
+from .helpers import compose_config, datacull, run_dirs, scoring_request
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
@@ -185,19 +185,19 @@ def test_a_scoring_entry_written_meanwhile_by_another_job_is_kept(tmp_path, monk
     """Where the lock does not hold (a filesystem without locks), the second writer keeps the first entry."""
     cfg = compose_config(["trainer.epochs=1"], tmp_path)
     data = load_dataset(cfg.dataset, tmp_path / "cache")
-    train = scoring._train_scoring_epochs
-    monkeypatch.setattr(scoring, "file_lock", lambda path: contextlib.nullcontext())
+    train = scoring_run._train_scoring_epochs
+    monkeypatch.setattr(scoring_run, "file_lock", lambda path: contextlib.nullcontext())
     request = scoring_request(cfg, data, 1, 1, tmp_path / "cache")
 
     def racing(*args, **kwargs):
-        monkeypatch.setattr(scoring, "_train_scoring_epochs", train)
-        other = scoring.obtain_scoring_run(request)
+        monkeypatch.setattr(scoring_run, "_train_scoring_epochs", train)
+        other = scoring_run.obtain_scoring_run(request)
         assert not other.cache_hit
         return train(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "_train_scoring_epochs", racing)
-    run = scoring.obtain_scoring_run(request)
+    monkeypatch.setattr(scoring_run, "_train_scoring_epochs", racing)
+    run = scoring_run.obtain_scoring_run(request)
     assert not run.cache_hit and [path.name for path in (tmp_path / "cache" / "scoring").iterdir()] == [
         run.directory.name
     ]
-    assert scoring._read_valid_entry(run.directory) is not None
+    assert scoring_run._read_valid_entry(run.directory) is not None

@@ -133,7 +133,7 @@ def test_a_kept_fraction_of_zero_is_refused(dataset, monkeypatch):
 def test_the_runner_always_reads_the_fraction_removed(tmp_path, monkeypatch, caplog):
     from datacull.runner import train
 
-    from .conftest import fast_config
+    from .helpers import fast_config
 
     monkeypatch.setenv(legacy.RATE_VARIABLE, "kept")
     cfg = fast_config(tmp_path, "sampler=random", "importance=uniform", "sampler.pruning_rate=0.75")

@@ -10,8 +10,8 @@ from datacull.errors import InputError
 from datacull.models.external import final_linear
 from datacull.runner import train
 
-from .conftest import CIFAR_SMOKE, FAST, compose_config, needs_cifar, shorten
 from .custom_models import TinyNet
+from .helpers import CIFAR_SMOKE, FAST, compose_config, needs_cifar, shorten
 
 CUSTOM = ["model=custom", "model._target_=tests.custom_models.TinyNet", "+model.hidden=8"]
 

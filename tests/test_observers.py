@@ -12,7 +12,7 @@ from datacull.observers import SCALARS
 from datacull.outputs import RunFolder
 from datacull.runner import train
 
-from .conftest import fast_config
+from .helpers import fast_config
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 

@@ -15,7 +15,7 @@ from datacull.plan import NONE, ONLINE, STATIC, plan_scores
 from datacull.settings import TrainerSettings
 from datacull.summary import RunSummary, ScoringCost
 
-from .conftest import make_sampler, tensor_dataset
+from .helpers import make_sampler, tensor_dataset
 
 DATASET = tensor_dataset([0, 1] * 10)
 

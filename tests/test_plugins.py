@@ -11,7 +11,7 @@ import pytest
 
 from datacull.plugins import node_from_signature
 
-from .conftest import FAST, REPO, datacull
+from .helpers import FAST, REPO, datacull
 
 PLUGIN = '''
 import numpy as np

@@ -10,16 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datacull import scoring
+from datacull import scoring_run
 from datacull.distributed import DistContext
 from datacull.errors import InputError
 from datacull.parts import Budget, load_dataset
 from datacull.runner import train
 
-from .conftest import compose_config, fast_config, scoring_request
+from .helpers import compose_config, fast_config, scoring_request
 
 
-def scoring_logits(run: scoring.ScoringRun, epoch: int) -> np.ndarray:
+def scoring_logits(run: scoring_run.ScoringRun, epoch: int) -> np.ndarray:
     return np.load(run.directory / "logits" / f"epoch{epoch}.npy")
 
 
@@ -31,12 +31,12 @@ def digits(tmp_path):
 
 def test_a_short_scoring_run_is_the_first_epochs_of_the_full_length_run(tmp_path, digits):
     cfg, data = digits
-    prefix = scoring.obtain_scoring_run(scoring_request(cfg, data, 2, 6, tmp_path / "a"))
-    full = scoring.obtain_scoring_run(scoring_request(cfg, data, 6, 6, tmp_path / "b"))
+    prefix = scoring_run.obtain_scoring_run(scoring_request(cfg, data, 2, 6, tmp_path / "a"))
+    full = scoring_run.obtain_scoring_run(scoring_request(cfg, data, 6, 6, tmp_path / "b"))
     for epoch in (0, 1):
         np.testing.assert_array_equal(scoring_logits(prefix, epoch), scoring_logits(full, epoch))
     # the old protocol, a schedule that ends at the last epoch read, trains differently from epoch 1 on
-    short = scoring.obtain_scoring_run(scoring_request(cfg, data, 2, 2, tmp_path / "c"))
+    short = scoring_run.obtain_scoring_run(scoring_request(cfg, data, 2, 2, tmp_path / "c"))
     np.testing.assert_array_equal(scoring_logits(short, 0), scoring_logits(full, 0))
     assert not np.array_equal(scoring_logits(short, 1), scoring_logits(full, 1))
     assert sorted(path.name for path in (tmp_path / "a" / "scoring").iterdir() if path.is_dir()) == [
@@ -47,14 +47,14 @@ def test_a_short_scoring_run_is_the_first_epochs_of_the_full_length_run(tmp_path
 def test_an_entry_is_extended_in_place_and_equals_one_trained_at_once(tmp_path, digits):
     cfg, data = digits
     samples = data.train_y.numel()
-    first = scoring.obtain_scoring_run(scoring_request(cfg, data, 2, 5, tmp_path / "cache"))
-    longer = scoring.obtain_scoring_run(scoring_request(cfg, data, 4, 5, tmp_path / "cache"))
+    first = scoring_run.obtain_scoring_run(scoring_request(cfg, data, 2, 5, tmp_path / "cache"))
+    longer = scoring_run.obtain_scoring_run(scoring_request(cfg, data, 4, 5, tmp_path / "cache"))
     assert longer.directory == first.directory and not longer.cache_hit
     assert (first.trained_samples, longer.trained_samples) == (2 * samples, 2 * samples)
     assert longer.cost_samples == 4 * samples  # a run reading 4 epochs is charged for 4, cached or not
-    again = scoring.obtain_scoring_run(scoring_request(cfg, data, 3, 5, tmp_path / "cache"))
+    again = scoring_run.obtain_scoring_run(scoring_request(cfg, data, 3, 5, tmp_path / "cache"))
     assert again.cache_hit and again.trained_samples == 0 and again.cost_samples == 3 * samples
-    at_once = scoring.obtain_scoring_run(scoring_request(cfg, data, 4, 5, tmp_path / "other"))
+    at_once = scoring_run.obtain_scoring_run(scoring_request(cfg, data, 4, 5, tmp_path / "other"))
     for epoch in range(4):
         np.testing.assert_array_equal(scoring_logits(longer, epoch), scoring_logits(at_once, epoch))
     meta = json.loads((longer.directory / "meta.json").read_text())
@@ -135,7 +135,7 @@ def test_metriq_holds_out_a_validation_split_of_its_query_run_only(tmp_path, cap
 
 
 def test_the_query_run_reads_class_accuracies_at_its_best_validation_epoch():
-    run = scoring.ScoringRun(
+    run = scoring_run.ScoringRun(
         directory=None,
         epochs=3,
         schedule_epochs=10,

@@ -12,7 +12,7 @@ from datacull import DCLogger, registry
 from datacull.catalog import get_sampler
 from datacull.methods.rcap import RCAPImportance
 
-from .conftest import tensor_dataset
+from .helpers import tensor_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

@@ -17,7 +17,7 @@ from datacull.errors import InputError
 from datacull.report import collect, failed_runs, markdown, report, summarize, write_report
 from datacull.runner import train
 
-from .conftest import FAST, datacull, fast_config
+from .helpers import FAST, datacull, fast_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import REPO, metrics_without_timing
+from .helpers import REPO, metrics_without_timing
 
 #: Small batches make an epoch mostly training steps, so a kill at a random moment lands inside one.
 SETUP = ["trainer.epochs=8", "trainer.batch_size=8", "trainer.progress=log"]

@@ -18,7 +18,7 @@ from datacull.catalog import get_sampler, list_importances, list_samplers
 from datacull.runner import train
 from datacull.sampling import kept_count
 
-from .conftest import FAST, compose_config, fast_config, metrics_without_timing, shorten
+from .helpers import FAST, compose_config, fast_config, metrics_without_timing, shorten
 
 
 @functools.cache

@@ -12,7 +12,7 @@ from datacull.catalog import get_importance, list_importances
 from datacull.errors import InputError
 from datacull.runner import train
 
-from .conftest import fast_config, tensor_dataset
+from .helpers import fast_config, tensor_dataset
 
 REDUCIBLE = [name for name in list_importances() if get_importance(name).reducible]
 assert {

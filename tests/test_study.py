@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 import pytest
 
-from .conftest import REPO, SHARED_CIFAR10
+from .helpers import REPO, SHARED_CIFAR10
 
 RATES = {0.5, 0.7, 0.9}
 
