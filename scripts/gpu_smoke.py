@@ -176,14 +176,10 @@ def ddp_two_gpus(work: Path) -> str:
 
     if torch.cuda.device_count() < 2:
         return "SKIP (one GPU)"
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "datacull",
+    from datacull.distributed import torchrun_datacull
+
+    args = torchrun_datacull(
+        2,
         "train",
         "trainer.strategy=ddp",
         "trainer.device=cuda",
@@ -192,7 +188,7 @@ def ddp_two_gpus(work: Path) -> str:
         "importance=aum",
         "sampler=ccs",
         "trainer.epochs=2",
-    ]
+    )
     return check_completed(run(args, work), work)
 
 

@@ -24,6 +24,7 @@ from datacull.distributed import (
     rank_share,
     rank_share_size,
     rank_slice,
+    torchrun_datacull,
 )
 
 from .helpers import metrics_without_timing
@@ -41,18 +42,7 @@ def env_for(root: Path) -> dict[str, str]:
 
 
 def torchrun(tmp_path: Path, *overrides: str) -> Path:
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "datacull",
-        "train",
-        *SETUP,
-        *overrides,
-    ]
+    command = torchrun_datacull(2, "train", *SETUP, *overrides)
     result = subprocess.run(
         command, cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True, timeout=300
     )

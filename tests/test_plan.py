@@ -60,16 +60,9 @@ def test_trainer_settings_are_the_keys_of_conf_trainer_default_with_its_values_a
 
 def test_the_scoring_cost_is_written_as_its_scoring_fields_and_read_back():
     cost = ScoringCost(
-        samples=10,
-        cost_samples=12,
-        wall_time_s=1.5,
-        cost_s=2.0,
-        cache_hit=True,
-        epochs=3,
-        schedule_epochs=10,
-        model="cnn",
-        flops_ratio=0.25,
+        **{"samples": 10, "cost_samples": 12, "wall_time_s": 1.5, "cost_s": 2.0, "cache_hit": True}
     )
+    cost = dataclasses.replace(cost, epochs=3, schedule_epochs=10, model="cnn", flops_ratio=0.25)
     summary = RunSummary(
         "completed", "aum", "ccs", 0.5, "digits", "mlp", 2, None, 0, "/r", 1, "t", scoring=cost
     )

@@ -66,22 +66,13 @@ class CCSDataLoader(RankingSampler):
         pruning_rate: float,
         beta: float | str = "auto",
         num_strata: int = 50,
-        higher_is_harder: bool | None = None,
-        descending: bool | None = None,
         beta_table: str = "cifar10",
         official_rounding: bool = False,
         **kwargs,
     ):
         if int(num_strata) < 1:
             raise InputError(f"CCS sampler.num_strata must be >= 1; got {num_strata}")
-        super().__init__(
-            dataset,
-            pruning_rate,
-            static=True,
-            higher_is_harder=higher_is_harder,
-            descending=descending,
-            **kwargs,
-        )
+        super().__init__(dataset, pruning_rate, static=True, **kwargs)  # higher_is_harder: RankingSampler's
         removed = (
             self.pruning_rate
         )  # the fraction removed, whichever meaning the caller's value had (legacy.py)

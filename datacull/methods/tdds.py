@@ -189,19 +189,10 @@ class TDDSDataLoader(RankingSampler):
         self,
         dataset,
         pruning_rate: float,
-        higher_is_harder: bool | None = None,
-        descending: bool | None = None,
         official_rounding: bool = False,
         **kwargs,
     ):
-        super().__init__(
-            dataset,
-            pruning_rate,
-            static=True,
-            higher_is_harder=higher_is_harder,
-            descending=descending,
-            **kwargs,
-        )
+        super().__init__(dataset, pruning_rate, static=True, **kwargs)  # higher_is_harder: RankingSampler's
         if official_rounding:  # data_subset.py keeps data_mask[int(subset_rate * N):]
             self.required_num_samples = self.total_num_samples - int(
                 self.pruning_rate * self.total_num_samples

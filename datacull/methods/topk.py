@@ -28,18 +28,9 @@ class TopKDataLoader(RankingSampler):
         pruning_rate: float,
         easiest: bool = False,
         class_balanced: bool = False,
-        higher_is_harder: bool | None = None,
-        descending: bool | None = None,
         **kwargs,
     ):
-        super().__init__(
-            dataset,
-            pruning_rate,
-            static=True,
-            higher_is_harder=higher_is_harder,
-            descending=descending,
-            **kwargs,
-        )
+        super().__init__(dataset, pruning_rate, static=True, **kwargs)  # higher_is_harder: RankingSampler's
         self.easiest = bool(easiest)
         self.class_balanced = bool(class_balanced)
 
