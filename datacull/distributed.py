@@ -62,21 +62,6 @@ def launched_by_torchrun() -> bool:
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=6)
 
 
-def torchrun_datacull(processes: int, *arguments: str) -> list[str]:
-    """``torchrun --standalone --nproc_per_node=K -m datacull <arguments>`` on this machine, through this
-    interpreter (for scripts and tests that launch a DDP run)."""
-    import sys
-
-    launcher = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={processes}",
-    ]
-    return [*launcher, "-m", "datacull", *arguments]
-
-
 def setup(strategy: str, device_name: str) -> DistContext:
     """Join the process group torchrun prepared (gloo on CPU, nccl on CUDA), or run single-process. Each rank
     takes the GPU of its local rank, which must exist; an explicit ``cuda:N`` would put every rank on one GPU."""

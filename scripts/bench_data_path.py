@@ -33,7 +33,7 @@ from datacull.datasets.common import balanced_subset  # noqa: E402
 from datacull.engine import BatchAugment  # noqa: E402
 from datacull.parts import load_dataset  # noqa: E402
 
-CIFAR10 = benchlib.REPO.parent / "shared" / "data" / "cifar10"
+CIFAR10 = benchlib.SHARED_CIFAR10
 GOAL = 5.0
 PADDING = 4
 

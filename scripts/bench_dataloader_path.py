@@ -49,7 +49,7 @@ from datacull.engine import Engine  # noqa: E402
 from datacull.parts import load_dataset, resolve_device  # noqa: E402
 from datacull.recipe import build_recipe  # noqa: E402
 
-CIFAR10 = benchlib.REPO.parent / "shared" / "data" / "cifar10"
+CIFAR10 = benchlib.SHARED_CIFAR10
 GOAL = 1.05
 FULL = {"per_class": 200, "epochs": 4, "width": 16}
 QUICK = {"per_class": 10, "epochs": 3, "width": 4}

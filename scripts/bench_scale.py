@@ -212,7 +212,7 @@ def data_path(quick: bool) -> list[list]:
     from datacull.paths import config_dir
     from datacull.recipe import build_recipe
 
-    cifar = benchlib.REPO.parent / "shared" / "data" / "cifar10"
+    cifar = benchlib.SHARED_CIFAR10
     if not (cifar / "train").is_dir():
         return [["(no ../shared/data/cifar10 here)", "", ""]]
     rows = []

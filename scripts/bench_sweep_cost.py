@@ -17,9 +17,7 @@ same results (the same scores choose the same subset, so each rate's test accura
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 
-CIFAR10 = benchlib.REPO.parent / "shared" / "data" / "cifar10"
+CIFAR10 = benchlib.SHARED_CIFAR10
 
 
 def workload(quick: bool) -> tuple[list[float], list[str]]:
@@ -56,16 +54,14 @@ def workload(quick: bool) -> tuple[list[float], list[str]]:
 
 
 def datacull(arguments: list[str], output_dir: Path, cache_dir: Path, threads: int | None) -> None:
+    from datacull.launch import datacull_command, run_datacull
+
     env = {
-        **os.environ,
         "PYTHONPATH": str(benchlib.REPO),
         "DATACULL_OUTPUT_DIR": str(output_dir),
         "DATACULL_CACHE_DIR": str(cache_dir),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "datacull",
+    command = datacull_command(
         "train",
         *arguments,
         "importance=aum",
@@ -73,8 +69,8 @@ def datacull(arguments: list[str], output_dir: Path, cache_dir: Path, threads: i
         "trainer.progress=log",
         "trainer.device=cpu",
         f"trainer.num_threads={threads or 'null'}",
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    )
+    result = run_datacull(command, env=env)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
 

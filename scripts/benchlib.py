@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+#: CIFAR-10 as an ImageFolder tree beside the checkout (../shared/README.md), where the benchmarks read it
+SHARED_CIFAR10 = REPO.parent / "shared" / "data" / "cifar10"
 
 
 def parser(description: str) -> argparse.ArgumentParser:

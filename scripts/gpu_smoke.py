@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CIFAR10 = REPO.parent / "shared" / "data" / "cifar10"
+from benchlib import SHARED_CIFAR10 as CIFAR10
+
 CUDA = ["trainer.device=cuda", "trainer.progress=log"]
 CIFAR = (
     ["dataset=imagefolder", f"dataset.root={CIFAR10}", "dataset.subset_per_class=200", "model=cnn"]
@@ -39,7 +39,9 @@ def run(
 
 
 def datacull(*args: str, work: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "datacull", *args], work, env)
+    from datacull.launch import datacull_command
+
+    return run(datacull_command(*args), work, env)
 
 
 def summaries(folder: Path) -> list[dict]:
@@ -176,7 +178,7 @@ def ddp_two_gpus(work: Path) -> str:
 
     if torch.cuda.device_count() < 2:
         return "SKIP (one GPU)"
-    from datacull.distributed import torchrun_datacull
+    from datacull.launch import torchrun_datacull
 
     args = torchrun_datacull(
         2,

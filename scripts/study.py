@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -185,9 +184,10 @@ QUICK = [
 
 
 def datacull(arguments: list[str], env: dict[str, str]) -> int:
-    command = [sys.executable, "-m", "datacull", *arguments]
+    from datacull.launch import datacull_command, run_datacull
+
     print("+ datacull " + " ".join(arguments), flush=True)
-    return subprocess.run(command, env=env).returncode
+    return run_datacull(datacull_command(*arguments), env=env, capture=False).returncode
 
 
 def completed_summary(sweep_dir: Path) -> dict | None:

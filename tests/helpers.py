@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import copy
 import functools
-import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from torch.utils.data import TensorDataset
 
 from datacull import DCDataset, DCLogger
 from datacull.catalog import get_sampler
+from datacull.launch import datacull_command, run_datacull
 from datacull.parts import Budget, build_loader
 from datacull.paths import config_dir
 from datacull.summary import TIMING_COLUMNS
@@ -121,20 +120,7 @@ def datacull(
     *args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """``python -m datacull ARGS`` in ``cwd``, its outputs and cache there; ``env`` adds variables."""
-    env = {
-        **os.environ,
-        "DATACULL_OUTPUT_DIR": str(cwd / "outputs"),
-        "DATACULL_CACHE_DIR": str(cwd / "cache"),
-        **(env or {}),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "datacull", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_datacull(datacull_command(*args), outputs=cwd, env=env, timeout=300, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(
             f"datacull {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"

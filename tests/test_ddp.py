@@ -24,8 +24,8 @@ from datacull.distributed import (
     rank_share,
     rank_share_size,
     rank_slice,
-    torchrun_datacull,
 )
+from datacull.launch import torchrun_datacull
 
 from .helpers import metrics_without_timing
 
