@@ -18,7 +18,7 @@ def kl_terms(probabilities: torch.Tensor) -> torch.Tensor:
     official ``importance_evaluation.py``. Computed in the dtype of ``probabilities``, in place where possible.
     """
     log_p = probabilities.add(1e-8).log_()
-    return (log_p[1:] - log_p[:-1]).mul_(probabilities[1:]).abs_().sum(dim=-1)
+    return pair_term(log_p[:-1].clone(), log_p[1:], probabilities[1:])
 
 
 @register_importance("tdds")
@@ -93,6 +93,18 @@ class TDDSImportance(DCImportance):
         return torch.stack(terms), torch.stack(valid)
 
 
+def softmax_and_log(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The softmax of ``logits`` (computed in their buffer) and log(p + 1e-8), as the official code takes it."""
+    probabilities = logits.sub_(logits.amax(-1, keepdim=True)).exp_()
+    probabilities /= probabilities.sum(-1, keepdim=True)
+    return probabilities, probabilities.add(1e-8).log_()
+
+
+def pair_term(previous_log: torch.Tensor, log_p: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
+    """``sum_c |p_t (log p_t - log p_{t-1})|`` per sample (computed in ``previous_log``'s buffer)."""
+    return previous_log.sub_(log_p).mul_(probabilities).abs_().sum(dim=-1)
+
+
 class TermReducer:
     """TDDS's first depth, one epoch at a time: the term ``sum_c |p_t (log(p_t + 1e-8) - log(p_{t-1} + 1e-8))|``
     of each sample against the previous epoch, as the official ``importance_evaluation.py`` (absolute value per
@@ -109,13 +121,10 @@ class TermReducer:
 
     def step(self, logits: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """``logits`` (overwritten: a softmax in place) -> the term (None for the first epoch) and where it holds."""
-        probabilities = logits
-        probabilities.sub_(probabilities.amax(-1, keepdim=True)).exp_()
-        probabilities /= probabilities.sum(-1, keepdim=True)
-        log_p = probabilities.add(1e-8).log_()
+        probabilities, log_p = softmax_and_log(logits)
         term = pair_seen = None
         if self.previous_log is not None:  # computed in the previous epoch's buffer
-            term = self.previous_log.sub_(log_p).mul_(probabilities).abs_().sum(dim=-1)
+            term = pair_term(self.previous_log, log_p, probabilities)
             pair_seen = seen & self.previous_seen
         self.previous_log, self.previous_seen = log_p, seen
         return term, (pair_seen if pair_seen is not None else torch.zeros_like(seen))
@@ -134,15 +143,12 @@ class TermReducer:
                 torch.full(shape, float("nan"), device=values.device),
                 torch.zeros(self.num_samples, dtype=torch.bool, device=values.device),
             )
-        probabilities = values.float().nan_to_num()
-        probabilities = probabilities.sub(probabilities.amax(-1, keepdim=True)).exp_()
-        probabilities /= probabilities.sum(-1, keepdim=True)
-        log_p = probabilities.add(1e-8).log_()
+        probabilities, log_p = softmax_and_log(values.float().nan_to_num())
         index = index.to(values.device)
         self.current[1][index], self.current[2][index] = log_p, True
         if self.previous_log is None:
             return torch.full(index.shape, float("nan"), device=values.device)
-        term = self.previous_log[index].sub_(log_p).mul_(probabilities).abs_().sum(dim=-1)
+        term = pair_term(self.previous_log[index], log_p, probabilities)
         return term.where(self.previous_seen[index], float("nan"))
 
     def state_dict(self) -> dict:
