@@ -35,7 +35,7 @@ from .importance import DCImportance
 from .legacy import note_runner_ignores_rate_variable, runner_rates
 from .logger import DCLogger
 from .observers import Observers, ProgressDisplay, TensorBoardTracker
-from .plan import ONLINE, STATIC, ScorePlan, plan_scores
+from .plan import NONE, ONLINE, ScorePlan, plan_scores
 from .recipe import Component, Recipe, build_recipe
 from .sampling import check_pruning_rate
 from .score_source import ScoreSource
@@ -266,86 +266,60 @@ def _scoring_request(
     )
 
 
-def build_parts(
-    cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE, scores_only: bool = False
-) -> RunParts:
-    """Resolve ``cfg`` into the run's parts; every setting is checked here, before anything trains."""
-    check_settings(cfg)
-    seed = int(cfg.seed)
-    seed_everything(seed)
-    trainer = TrainerSettings.of(cfg.trainer)
-    if trainer.num_threads:
-        torch.set_num_threads(trainer.num_threads)
-    device = resolve_device(trainer.device, context.local_rank)
-    configure_kernels(device, trainer.deterministic)
-    cache_dir = Path(cfg.cache_dir).expanduser()
-    pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
-    note_runner_ignores_rate_variable()
+def _plan_scores(
+    cfg: DictConfig,
+    loader: DCDataLoader,
+    data: ImageData,
+    recipe: Recipe,
+    dataset: DCDataset,
+    run_dir: Path,
+    context: DistContext,
+) -> tuple[ScorePlan, ScoringRequest | None, DCImportance | None]:
+    """Which scores the loader gets (none, the run's own: online, or a scoring run's: static), the scoring run
+    to obtain first, and the importance with its loggers (an online one's write the run's ``trajectory/``; a
+    static one's read the scoring run's cache entry, never writing it)."""
     importance_cls = get_importance(cfg.importance.name)
-    sampler_cls = get_sampler(cfg.sampler.name)
-    budget = plan_budget(trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)
-    recipe = build_recipe(cfg, device)
-    data = load_dataset(cfg.dataset, cache_dir)
-    check_classes(data.train_y, data.test_y, data.classes)
-    check_augment(recipe.augment, data.images)
-    # the samplers and importances read labels only; the engine reads the images from ``data`` itself
-    dataset = DCDataset(TensorDataset(torch.zeros(data.train_y.numel(), 0), data.train_y))
-    loader = build_loader(cfg, sampler_cls, dataset, budget)
-    warnings: list[str] = []
-    if not sampler_cls.needs_num_epochs:  # InfoBatch's kept count is its own, epoch by epoch
-        warn(
-            warnings,
-            degenerate_subset(loader.required_num_samples, data.num_classes, cfg.sampler.name, pruning_rate),
-        )
-
-    # which scores the loader gets: none, the run's own (online), or a scoring run's (static)
     importance_params = OmegaConf.to_container(cfg.importance, resolve=True)
     importance_params.pop("name")
     plan = plan_scores(loader, importance_cls.is_online(**importance_params), importance_cls.requires)
     request = _scoring_request(cfg, loader, data, recipe, plan, (importance_cls, importance_params), context)
-    importance = None
+    if plan.mode == NONE:
+        return plan, request, None
     if plan.mode == ONLINE:
-        directory = Path(run_dir) / "trajectory"
         loggers = {
-            metric: DCLogger(directory / metric, num_samples=data.train_y.numel(), distributed=True)
+            metric: DCLogger(
+                Path(run_dir) / "trajectory" / metric, num_samples=data.train_y.numel(), distributed=True
+            )
             for metric in plan.metrics
         }
-        importance = build_importance(importance_cls, importance_params, dataset, loggers)
-    elif plan.mode == STATIC:  # reads the scoring run's cache entry, never writes it
+    else:
         loggers = {metric: DCLogger(request.directory / metric) for metric in plan.metrics}
-        importance = build_importance(importance_cls, importance_params, dataset, loggers)
-    per_pass = loader.required_num_samples  # what one pass trains: with drop_last, its whole batches only
-    if loader.drop_last and not scores_only:
-        per_pass = per_pass // recipe.batch_size * recipe.batch_size
-        if per_pass == 0:
-            raise InputError(
-                f"sampler={cfg.sampler.name} keeps {loader.required_num_samples} samples per pass, fewer than "
-                f"trainer.batch_size={recipe.batch_size} with sampler.drop_last=true: no pass would train a batch; "
-                "lower trainer.batch_size or set sampler.drop_last=false"
-            )
-    budget = (
-        budget
-        if scores_only
-        else resolve_budget(  # `datacull score` trains no subset
-            budget,
-            data.train_y.numel(),
-            per_pass,
-            recipe.batch_size,
-            0 if request is None else request.cost_samples,
+    return plan, request, build_importance(importance_cls, importance_params, dataset, loggers)
+
+
+def _samples_per_pass(cfg: DictConfig, loader: DCDataLoader, batch_size: int) -> int:
+    """What one pass over the subset trains: with ``drop_last``, its whole batches only."""
+    if not loader.drop_last:
+        return loader.required_num_samples
+    per_pass = loader.required_num_samples // batch_size * batch_size
+    if per_pass == 0:
+        raise InputError(
+            f"sampler={cfg.sampler.name} keeps {loader.required_num_samples} samples per pass, fewer than "
+            f"trainer.batch_size={batch_size} with sampler.drop_last=true: no pass would train a batch; "
+            "lower trainer.batch_size or set sampler.drop_last=false"
         )
-    )
-    source = ScoreSource(
-        loader,
-        importance,
-        resample_every=int(cfg.sampler.get("resample_every") or 1),  # null: every epoch
-        scoring=request,
-        context=context,
-    )
-    observers = Observers(
-        ProgressDisplay(trainer.progress, None if budget.steps else budget.epochs),
-        TensorBoardTracker(Path(run_dir) / "tensorboard" if trainer.tensorboard else None),
-        enabled=context.is_main,
-    )
+    return per_pass
+
+
+def _log_run(
+    cfg: DictConfig,
+    data: ImageData,
+    device: torch.device,
+    budget: Budget,
+    request: ScoringRequest | None,
+    scores_only: bool,
+) -> None:
+    """The run's first log line: the data, the method, the device, the budget and the scoring run read."""
     scoring = (
         f"; scoring run: the first {request.epochs} of {request.schedule_epochs} epochs (scoring.epochs)"
         if request
@@ -366,6 +340,62 @@ def build_parts(
         chosen,
         scoring,
     )
+
+
+def build_parts(
+    cfg: DictConfig, run_dir: Path, context: DistContext = SINGLE, scores_only: bool = False
+) -> RunParts:
+    """Resolve ``cfg`` into the run's parts; every setting is checked here, before anything trains."""
+    check_settings(cfg)
+    seed = int(cfg.seed)
+    seed_everything(seed)
+    trainer = TrainerSettings.of(cfg.trainer)
+    if trainer.num_threads:
+        torch.set_num_threads(trainer.num_threads)
+    device = resolve_device(trainer.device, context.local_rank)
+    configure_kernels(device, trainer.deterministic)
+    cache_dir = Path(cfg.cache_dir).expanduser()
+    pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
+    note_runner_ignores_rate_variable()
+    get_importance(cfg.importance.name)  # an unknown name fails here, before the data set loads
+    sampler_cls = get_sampler(cfg.sampler.name)
+    budget = plan_budget(trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)
+    recipe = build_recipe(cfg, device)
+    data = load_dataset(cfg.dataset, cache_dir)
+    check_classes(data.train_y, data.test_y, data.classes)
+    check_augment(recipe.augment, data.images)
+    # the samplers and importances read labels only; the engine reads the images from ``data`` itself
+    dataset = DCDataset(TensorDataset(torch.zeros(data.train_y.numel(), 0), data.train_y))
+    loader = build_loader(cfg, sampler_cls, dataset, budget)
+    warnings: list[str] = []
+    if not sampler_cls.needs_num_epochs:  # InfoBatch's kept count is its own, epoch by epoch
+        warn(
+            warnings,
+            degenerate_subset(loader.required_num_samples, data.num_classes, cfg.sampler.name, pruning_rate),
+        )
+
+    plan, request, importance = _plan_scores(cfg, loader, data, recipe, dataset, run_dir, context)
+    if not scores_only:  # `datacull score` trains no subset
+        budget = resolve_budget(
+            budget,
+            data.train_y.numel(),
+            _samples_per_pass(cfg, loader, recipe.batch_size),
+            recipe.batch_size,
+            0 if request is None else request.cost_samples,
+        )
+    source = ScoreSource(
+        loader,
+        importance,
+        resample_every=int(cfg.sampler.get("resample_every") or 1),  # null: every epoch
+        scoring=request,
+        context=context,
+    )
+    observers = Observers(
+        ProgressDisplay(trainer.progress, None if budget.steps else budget.epochs),
+        TensorBoardTracker(Path(run_dir) / "tensorboard" if trainer.tensorboard else None),
+        enabled=context.is_main,
+    )
+    _log_run(cfg, data, device, budget, request, scores_only)
     return RunParts(
         seed=seed,
         pruning_rate=pruning_rate,
