@@ -122,7 +122,12 @@ class DataCullCallback(Callback):
     def _named_loggers(self, loggers: Any) -> dict[str, DCLogger]:
         importance = self.importance if isinstance(self.importance, DCImportance) else None
         if loggers is None:  # a static importance's logger holds its scoring run: never write into it
-            use = importance is not None and importance.online and importance.logger is not None
+            online = (
+                self.source.online
+                if self.source is not None
+                else importance is not None and importance.online
+            )
+            use = online and importance is not None and importance.logger is not None
             loggers = importance.logger if use and importance.requires else {}
         if isinstance(loggers, DCLogger):
             loggers = {importance.requires[0] if importance and importance.requires else "loss": loggers}
