@@ -62,7 +62,7 @@ def image_folder(root: Path, per_class: int) -> dict:
         "root": str(root),
         "subset_per_class": per_class,
         "test_subset_per_class": max(1, per_class // 5),
-        "in_memory": "true",
+        "in_memory": True,
         "val_fraction": 0.0,
         "augment": {"crop_padding": 0, "flip": False},
     }

@@ -58,3 +58,17 @@ class TabularNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
+
+
+class FailsInForward(nn.Module):
+    """A model whose forward raises when ``fail`` is set: an error from the user's own code, not from a setting."""
+
+    def __init__(self, input_shape, num_classes, fail: bool = True):
+        super().__init__()
+        self.fail = fail
+        self.linear = nn.Linear(int(torch.tensor(input_shape).prod()), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fail:
+            raise RuntimeError("the model's forward failed on purpose")
+        return self.linear(x.flatten(1))

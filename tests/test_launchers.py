@@ -24,7 +24,7 @@ from datacull.parts import load_dataset
 from datacull.paths import config_dir, config_groups
 from datacull.summary import unfinished_runs
 
-from .helpers import compose_config, datacull, run_dirs, scoring_request
+from .helpers import REPO, compose_config, datacull, run_dirs, scoring_request
 
 pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
 
@@ -82,11 +82,17 @@ def test_joblib_jobs_run_in_parallel_and_train_the_shared_scoring_run_once(tmp_p
             ["sampler=ccs", "sampler.beta=0.4", "sampler.pruning_rate=0.3,0.5"],
             "InputError: CCS needs 0 <= sampler.beta <= sampler.pruning_rate; got beta=0.4, pruning_rate=0.3",
         ),
-        # any other exception (here torch's) is handled the same way, its traceback kept in the job's train.log
+        # any other exception (here from the user's own model) is handled the same way, its traceback kept in the
+        # job's train.log
         (
             "basic",
-            ["sampler=random", "optimizer.momentum=-1,0.9"],
-            "ValueError: Invalid momentum value: -1.0",
+            [
+                "sampler=random",
+                "model=custom",
+                "model._target_=tests.custom_models.FailsInForward",
+                "+model.fail=true,false",
+            ],
+            "RuntimeError: the model's forward failed on purpose",
         ),
     ],
     ids=["input-error-joblib", "exception-basic"],
@@ -102,6 +108,7 @@ def test_a_failed_sweep_job_is_named_at_the_end_and_the_others_complete(tmp_path
         *sweep,
         cwd=tmp_path,
         check=False,
+        env={"PYTHONPATH": str(REPO)},  # tests.custom_models
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     failed, completed = run_dirs(tmp_path / "outputs" / "sweeps")
