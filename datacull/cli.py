@@ -272,7 +272,11 @@ def train(
     pinned = [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir else []
     started = time.time()
     try:
-        with worker_run_overrides() as extra, _argv(["datacull train", *overrides, *pinned, *extra]):
+        with (
+            worker_run_overrides() as extra,
+            _argv(["datacull train", *overrides, *pinned, *extra]),
+            _root_log_handlers_restored(),
+        ):
             hydra_app.main()
     except KeyboardInterrupt:  # the run recorded "interrupted" and logged how to resume it
         raise typer.Exit(code=130) from None
@@ -281,6 +285,23 @@ def train(
         typer.echo(f"error: sweep job {job_dir} failed: {reason}", err=True)
     if failed:
         raise typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def _root_log_handlers_restored():
+    """Hydra's job logging puts a console handler (on the stream of the moment) and the run's log file on the
+    root logger, and leaves them there: called in-process (a notebook, a test's CliRunner), a later log line would
+    go to a closed stream and to that run's train.log. They are removed and closed when the command returns."""
+    before = list(logging.root.handlers)
+    try:
+        yield
+    finally:
+        for handler in [handler for handler in logging.root.handlers if handler not in before]:
+            logging.root.removeHandler(handler)
+            handler.close()
+        for handler in before:
+            if handler not in logging.root.handlers:
+                logging.root.addHandler(handler)
 
 
 @contextlib.contextmanager

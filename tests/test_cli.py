@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -178,3 +179,15 @@ def test_an_output_or_cache_folder_that_cannot_be_written_is_one_line_before_any
         and f"cannot be written ({blocker} is not a folder): choose a writable" in line
     )
     assert not (tmp_path / "outputs").exists()
+
+
+def test_an_in_process_train_leaves_the_root_logger_as_it_found_it():
+    """Hydra's job logging would leave a handler on the runner's closed stream and one on the run's train.log."""
+    from typer.testing import CliRunner
+
+    from datacull.cli import app
+
+    before = list(logging.root.handlers)
+    result = CliRunner().invoke(app, ["train", *FAST])
+    assert result.exit_code == 0, result.output
+    assert logging.root.handlers == before
