@@ -1,12 +1,12 @@
-"""Record what each method's official code outputs on the parity suite's fixed inputs (tests/parity/).
+"""Record what each method's official code outputs on the parity suite's fixed inputs (tests/methods/parity/).
 
     python scripts/parity.py tdds --official ~/src/Dataset-Pruning-TDDS
     python scripts/parity.py all --official-root ~/src      # every method, checkouts named as their repositories
 
 The official code is never part of this repository: this script imports (or, for functions inside scripts,
 executes the definitions of) the official functions from a checkout that you cloned yourself, feeds them the inputs
-of ``tests/parity/inputs.py`` and writes ``tests/parity/records/<method>.json`` with the repository, its commit and
-the function each number came from. ``tests/parity/test_parity.py`` then holds datacull's outputs to these records.
+of ``tests/methods/parity/inputs.py`` and writes ``tests/methods/parity/records/<method>.json`` with the repository, its commit and
+the function each number came from. ``tests/methods/parity/test_parity.py`` then holds datacull's outputs to these records.
 
 Each official code needs what it imports (RS2: prefetch_generator, einops, ptflops; RCAP: orjsonl; AUM: pandas;
 TDDS: scipy; MetriQ: scikit-learn, tqdm); they are not datacull's dependencies. Under the torch the authors pinned,
@@ -33,7 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.parity import inputs  # noqa: E402
+from tests.methods.parity import inputs  # noqa: E402
 
 #: method -> (repository, a file that must exist in its checkout)
 REPOSITORIES = {
@@ -559,7 +559,7 @@ def record(method: str, checkout: Path) -> Path:
             "function": body.pop("function"),
         },
         "inputs": {
-            "module": "tests/parity/inputs.py",
+            "module": "tests/methods/parity/inputs.py",
             "seed": inputs.SEED,
             "num_samples": inputs.NUM_SAMPLES,
             "num_classes": inputs.NUM_CLASSES,

@@ -20,7 +20,7 @@ from datacull.methods.loss import LossImportance
 from datacull.methods.margin import MarginImportance
 from datacull.methods.uniform import UniformImportance
 
-from .helpers import log_epochs, tensor_dataset
+from ..helpers import log_epochs, tensor_dataset
 
 LOG3 = math.log(3.0)
 

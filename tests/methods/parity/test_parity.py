@@ -25,7 +25,7 @@ from datacull.parts import build_loader
 from datacull.sampling import sample_per_class
 from datacull.schedules import rs2_cosine
 
-from ..helpers import compose_config, tensor_dataset
+from ...helpers import compose_config, tensor_dataset
 from . import inputs
 
 

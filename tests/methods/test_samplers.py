@@ -19,7 +19,7 @@ from datacull.methods.ccs import stratum_budgets
 from datacull.methods.random import RandomDataLoader
 from datacull.sampling import apportion
 
-from .helpers import tensor_dataset
+from ..helpers import tensor_dataset
 
 
 def test_apportion_caps_saturated_groups_and_sums_exactly():

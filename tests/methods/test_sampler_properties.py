@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from datacull.catalog import get_sampler, list_samplers
 from datacull.importance import ImportanceScores
 
-from .helpers import make_sampler, tensor_dataset
+from ..helpers import make_sampler, tensor_dataset
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

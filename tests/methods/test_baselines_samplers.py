@@ -18,7 +18,7 @@ from datacull.methods.random import RandomDataLoader
 from datacull.methods.topk import TopKDataLoader
 from datacull.methods.ucb import UCBDataLoader
 
-from .helpers import tensor_dataset
+from ..helpers import tensor_dataset
 
 LABELS = [0, 0, 0, 0, 1, 1, 1, 1]
 RISING = ImportanceScores(np.arange(1.0, 9.0), higher_is_harder=True)  # sample 7 hardest

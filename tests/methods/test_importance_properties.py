@@ -16,7 +16,7 @@ from datacull import DCLogger, ImportanceScores
 from datacull.catalog import get_importance, list_importances
 from datacull.parts import build_importance
 
-from .helpers import compose_config, tensor_dataset
+from ..helpers import compose_config, tensor_dataset
 
 SETTINGS = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

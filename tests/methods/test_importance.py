@@ -11,7 +11,7 @@ import torch
 from datacull import AUMImportance, DCImportance, DCLogger, ImportanceScores, RCAPImportance, TDDSImportance
 from datacull.errors import InputError
 
-from .helpers import log_epochs, tensor_dataset
+from ..helpers import log_epochs, tensor_dataset
 
 
 class WindowMeanLoss(DCImportance):
