@@ -252,12 +252,12 @@ class DCImportance:
         return logits
 
     def epoch_reducer(self) -> EpochReducer:
-        """The reduction a :class:`DCLogger` applies before writing an epoch (``DCLogger(..., reduce=...)``), so
+        """The reduction a :class:`DCLogger` applies before writing an epoch (``DCLogger(..., reducer=...)``), so
         that the trajectory holds a few numbers per sample and epoch instead of all the logits."""
         return EpochReducer(self.reduce_logits, self.labels_tensor)
 
     @classmethod
-    def reduction_key(cls, **params: Any) -> str:
+    def reducer_key(cls, **params: Any) -> str:
         """Identifies :meth:`reduce_logits` configured with ``params`` in a scoring cache key."""
         return cls.__name__
 
@@ -309,13 +309,15 @@ class EpochReducer:
     samples' labels) before they are buffered, so a reduced store never holds an epoch of logits. Stateless here;
     a reduction that compares epochs keeps state (``state_dict``)."""
 
-    def __init__(self, reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], labels: torch.Tensor):
-        self.reduce = reduce
+    def __init__(
+        self, reduce_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], labels: torch.Tensor
+    ):
+        self.reduce_logits = reduce_logits
         self.labels = labels
 
     def batch(self, epoch: int, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         labels = self.labels.to(values.device)[index.to(values.device)]
-        return self.reduce(values.float().nan_to_num(), labels).float()
+        return self.reduce_logits(values.float().nan_to_num(), labels).float()
 
     def state_dict(self) -> dict[str, Any]:
         return {}

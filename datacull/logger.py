@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .deprecated import renamed
 from .distributed import (
     DistContext,
     barrier,
@@ -161,6 +162,7 @@ class DCLogger:
         num_samples: int | None = None,
         dtype: torch.dtype = torch.float32,
         distributed: bool = True,
+        reducer=None,
         reduce=None,
     ):
         if int(save_every_k_epoch) < 1:
@@ -173,9 +175,12 @@ class DCLogger:
         self._context: DistContext | None = None  # fixed when it first logs (see ``context``)
         # epochs read with flush=True, deleted by rank 0 at the next write
         self._read_by_all: set[int] = set()
-        #: a reduced store: ``reduce.batch(epoch, index, values)`` turns each logged batch into the few numbers per
-        #: sample an importance keeps (``importance.epoch_reducer()``); a NaN reduction counts as unseen
-        self.reduce = reduce
+        #: a reduced store: ``reducer.batch(epoch, index, values)`` turns each logged batch into the few numbers per
+        #: sample an importance keeps (``importance.epoch_reducer()``); a NaN reduction counts as unseen.
+        #: ``reduce=`` is its old name.
+        self.reducer = renamed(
+            "DCLogger", "reduce", reduce, "reducer", reducer, concept="what a reduced store keeps of an epoch"
+        )
         self._epoch: int | None = None
         self._indices: list[torch.Tensor] = []
         self._values: list[torch.Tensor] = []
@@ -202,7 +207,7 @@ class DCLogger:
     def _reduce_after_gather(self) -> bool:
         # under DDP a sample trains on another rank from epoch to epoch: a reduction that compares epochs (TDDS)
         # runs on rank 0 after the gather instead of on each rank's batches
-        return self.distributed and getattr(self.reduce, "compares_epochs", False)
+        return self.distributed and getattr(self.reducer, "compares_epochs", False)
 
     def _adopt_legacy_epochs(self) -> None:
         """A folder DataCull 1.0.2 wrote (``epochN.jsonl``) is input to read, not another run of this package to
@@ -243,10 +248,10 @@ class DCLogger:
             )
         if self._context is None:
             self._context = self.context
-        if self.expected is not None and self.reduce is None and not self._values:
+        if self.expected is not None and self.reducer is None and not self._values:
             check_metric_shape(self.expected, tuple(metric.shape), self.trajectory_dir)
-        if self.reduce is not None and not self._reduce_after_gather:
-            metric = self.reduce.batch(epoch, sample_idx, metric)
+        if self.reducer is not None and not self._reduce_after_gather:
+            metric = self.reducer.batch(epoch, sample_idx, metric)
         if self._values and metric.shape[1:] != self._values[0].shape[1:]:
             raise ValueError(
                 f"log_metric: metric shape {tuple(metric.shape[1:])} per sample differs from earlier batches' {tuple(self._values[0].shape[1:])}"
@@ -296,7 +301,7 @@ class DCLogger:
         if (
             self._reduce_after_gather
         ):  # a reduction across epochs needs every rank's samples: rank 0 applies it
-            values = self.reduce.batch(epoch, indices, values)
+            values = self.reducer.batch(epoch, indices, values)
         values = values.to(self.dtype)
         largest = int(indices.max())  # the one host sync of the epoch
         if indices.min() < 0 or (self.num_samples is not None and largest >= self.num_samples):
@@ -316,7 +321,9 @@ class DCLogger:
             seen[:old_rows] = torch.from_numpy(previous[1]).to(device)
         dense.index_copy_(0, indices, values)
         seen.index_fill_(0, indices, True)
-        if self.reduce is not None and dense.dim() == 1:  # a reduction that is not defined (NaN) was not seen
+        if (
+            self.reducer is not None and dense.dim() == 1
+        ):  # a reduction that is not defined (NaN) was not seen
             seen &= ~dense.isnan()
         values_path, seen_path = epoch_paths(
             self.trajectory_dir, epoch

@@ -219,14 +219,14 @@ def _scoring_request(
         return None
     schedule_epochs = int(cfg.scoring.epochs)
     read = _scoring_epochs(cfg, loader, schedule_epochs)
-    reduction, metrics = None, tuple(PER_SAMPLE_METRICS)
+    reducer_key, metrics = None, tuple(PER_SAMPLE_METRICS)
     if needs_trajectory:
         if "trajectory_length" in importance_params:
             importance_params["trajectory_length"] = read
         if _reduced_store(cfg, importance_cls, data, read):
             if "logits" in importance_cls.requires:
                 importance_params["reduced"] = True
-            reduction = importance_cls.reduction_key(**importance_params)
+            reducer_key = importance_cls.reducer_key(**importance_params)
             metrics = tuple(importance_cls.requires)
     scoring_data = data
     if val_fraction:
@@ -261,7 +261,7 @@ def _scoring_request(
         cache_dir,
         context,
         cost_ratio,
-        reduction=reduction,
+        reducer_key=reducer_key,
         metrics=metrics,
     )
 

@@ -92,7 +92,7 @@ class ScoreSource:
     def _reducer(self):
         """What a reduced scoring store keeps of each epoch's logits: the importance's own reduction."""
         if (
-            self.scoring.reduction is None
+            self.scoring.reducer_key is None
             or self.importance is None
             or "logits" not in self.importance.requires
         ):

@@ -68,9 +68,9 @@ class ScoringRequest:
     context: DistContext = SINGLE
     #: FLOPs per sample of the scoring model over those of the model trained: what a proxy's epoch costs
     cost_ratio: float = 1.0
-    #: a reduced store: what it keeps of the logits (part of the key; how it keeps it is the reducer given to
-    #: :func:`obtain_scoring_run`)
-    reduction: str | None = None
+    #: a reduced store: which reducer made it (``importance.reducer_key``, part of the cache key; the reducer
+    #: itself is given to :func:`obtain_scoring_run`); None: the full store
+    reducer_key: str | None = None
     #: what the scoring run logs: every per-sample metric (one trajectory for every importance), or a reduced
     #: store's few (what one importance reads)
     metrics: tuple[str, ...] = tuple(PER_SAMPLE_METRICS)
@@ -85,7 +85,7 @@ class ScoringRequest:
             "data": data_fingerprint(self.data),
             **self.recipe.fingerprint(),
             "world_size": self.context.world_size,
-            "store": self.reduction or "full",
+            "store": self.reducer_key or "full",
             "schedule_epochs": self.schedule_epochs,
             "seed": self.seed,
         }
@@ -231,7 +231,7 @@ def _train_scoring_epochs(
             directory / metric,
             num_samples=num_samples,
             distributed=True,
-            reduce=reducer if metric == "logits" else None,
+            reducer=reducer if metric == "logits" else None,
         )
         for metric in request.metrics
     }

@@ -54,7 +54,7 @@ def log_trajectory(folder: Path, sizes: dict, reduce_with: str | None = None) ->
     reducer = None
     if reduce_with is not None:
         reducer = make_importance(reduce_with, folder, sizes, reduced=True).epoch_reducer()
-    logger = DCLogger(folder, num_samples=sizes["samples"], reduce=reducer)
+    logger = DCLogger(folder, num_samples=sizes["samples"], reducer=reducer)
     started = time.perf_counter()
     for epoch in range(sizes["epochs"]):
         for start in range(0, sizes["samples"], BATCH):

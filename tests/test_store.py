@@ -79,7 +79,7 @@ def test_a_reducing_logger_writes_what_the_importance_reads(tmp_path):
     plain = DCLogger(tmp_path / "plain", num_samples=30)
     reader = DCLogger(tmp_path / "reduced")
     reducing = TDDSImportance(dataset, 5, 3, 0.9, reader, reduced=True)
-    writer = DCLogger(tmp_path / "reduced", num_samples=30, reduce=reducing.epoch_reducer())
+    writer = DCLogger(tmp_path / "reduced", num_samples=30, reducer=reducing.epoch_reducer())
     for epoch, values in enumerate(logits):
         order = torch.from_numpy(rng.permutation(30))[:25]  # a few samples skip each epoch
         for logger in (plain, writer):
@@ -88,3 +88,13 @@ def test_a_reducing_logger_writes_what_the_importance_reads(tmp_path):
     expected = TDDSImportance(dataset, 5, 3, 0.9, plain).compute_importance()
     np.testing.assert_allclose(reducing.compute_importance(), expected, rtol=1e-6)
     assert np.load(tmp_path / "reduced" / "epoch2.npy").shape == (30,)
+
+
+def test_reduce_is_the_old_name_of_a_loggers_reducer(tmp_path):
+    from datacull.methods.aum import AUMImportance
+
+    importance = AUMImportance(tensor_dataset([0, 1] * 5), None, DCLogger(tmp_path / "read"), reduced=True)
+    reducer = importance.epoch_reducer()
+    with pytest.warns(FutureWarning, match="DCLogger: reduce= is the old name of reducer="):
+        logger = DCLogger(tmp_path / "old", num_samples=10, reduce=reducer)
+    assert logger.reducer is reducer

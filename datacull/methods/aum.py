@@ -58,7 +58,7 @@ class AUMImportance(TrajectoryImportance):
         return margins(logits, labels, self.probability_space)
 
     @classmethod
-    def reduction_key(cls, **params) -> str:
+    def reducer_key(cls, **params) -> str:
         return f"AUMImportance(probability_space={bool(params.get('probability_space', False))})"
 
     def compute_importance(self) -> ImportanceScores:
