@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import REPO
 from benchlib import SHARED_CIFAR10 as CIFAR10
 
 CUDA = ["trainer.device=cuda", "trainer.progress=log"]
@@ -138,36 +139,29 @@ def kill_and_resume(work: Path) -> str:
     return f"test_acc {got:.4f} equals the uninterrupted run's"
 
 
-LIGHTNING = """
-import lightning as L, torch
-from sklearn.datasets import load_digits
-from torch.utils.data import TensorDataset
-from datacull import DCDataset, DCLogger
-from datacull.lightning import DataCullCallback, loss_weights
-from datacull.methods.RCAP import RCAPDataLoader, RCAPImportance
-digits = load_digits()
-dataset = DCDataset(TensorDataset(torch.tensor(digits.data).float() / 16, torch.tensor(digits.target)))
-loader = RCAPDataLoader(dataset, pruning_rate=0.5, batch_size=64, seed=0)
-importance = RCAPImportance(dataset, logger_object=DCLogger("trajectories/loss"), beta=0.25)
-class Classifier(L.LightningModule):
-    def __init__(self):
-        super().__init__(); self.net = torch.nn.Linear(64, 10)
-    def training_step(self, batch, batch_idx):
-        x, y, index = batch
-        losses = torch.nn.functional.cross_entropy(self.net(x), y, reduction="none")
-        return {"loss": (losses * loss_weights(loader, index)).mean(), "per_sample": {"loss": losses.float()}}
-    def train_dataloader(self): return loader
-    def configure_optimizers(self): return torch.optim.SGD(self.parameters(), lr=0.5)
-trainer = L.Trainer(max_epochs=3, accelerator="gpu", devices=1, precision="bf16-mixed",
-                    callbacks=[DataCullCallback(loader, importance)], enable_progress_bar=False, logger=False)
-trainer.fit(Classifier())
-assert loader.num_resamples == 3, loader.num_resamples
-print("resampled", loader.num_resamples)
-"""
+#: docs/lightning.md's Trainer line, and what the smoke test runs instead: the same example on one GPU in bf16
+CPU_TRAINER = "trainer = L.Trainer(max_epochs=3, callbacks=[DataCullCallback(loader, importance)])"
+GPU_TRAINER = (
+    'trainer = L.Trainer(max_epochs=3, accelerator="gpu", devices=1, precision="bf16-mixed", '
+    "callbacks=[DataCullCallback(loader, importance)], enable_progress_bar=False, logger=False)"
+)
+
+
+def lightning_example() -> str:
+    """docs/lightning.md's example as printed (not a copy of it), its Trainer on one GPU in bf16."""
+    page = (REPO / "docs" / "lightning.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    block = next(block for block in blocks if "DataCullCallback(loader, importance)" in block)
+    if CPU_TRAINER not in block:
+        raise AssertionError("docs/lightning.md's Trainer line changed: update CPU_TRAINER in gpu_smoke.py")
+    checks = (
+        'assert loader.num_resamples == 3, loader.num_resamples\nprint("resampled", loader.num_resamples)\n'
+    )
+    return block.replace(CPU_TRAINER, GPU_TRAINER) + checks
 
 
 def lightning_bf16(work: Path) -> str:
-    result = run([sys.executable, "-c", LIGHTNING], work)
+    result = run([sys.executable, "-c", lightning_example()], work)
     if result.returncode != 0:
         raise AssertionError(result.stderr.strip().splitlines()[-1:])
     return result.stdout.strip().splitlines()[-1]

@@ -221,3 +221,20 @@ def test_the_gpu_smoke_script_skips_cleanly_without_cuda():
     if torch.cuda.is_available():
         pytest.skip("a GPU is here: run the smoke script itself")
     assert result.returncode == 0 and "SKIP: no CUDA device" in result.stdout
+
+
+def test_the_gpu_smoke_runs_the_lightning_docs_example_itself_not_a_copy(monkeypatch):
+    """scripts/gpu_smoke.py takes docs/lightning.md's example as printed and only moves its Trainer to the GPU: an
+    edit of the docs reaches the GPU check, and a changed Trainer line stops it with a message."""
+    import importlib
+    import sys
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    smoke = importlib.import_module("gpu_smoke")
+    code = smoke.lightning_example()
+    compile(code, "lightning_example", "exec")
+    assert smoke.GPU_TRAINER in code and smoke.CPU_TRAINER not in code
+    page = (scripts.parent / "docs" / "lightning.md").read_text()
+    assert code.replace(smoke.GPU_TRAINER, smoke.CPU_TRAINER).split("assert loader.num_resamples")[0] in page
+    sys.modules.pop("gpu_smoke", None)
