@@ -21,6 +21,7 @@ from torch.utils.data import TensorDataset
 from datacull import DCDataset, DCLogger
 from datacull.catalog import get_sampler
 from datacull.launch import datacull_command, run_datacull
+from datacull.models.external import final_linear
 from datacull.parts import Budget, build_loader
 from datacull.paths import config_dir
 from datacull.summary import TIMING_COLUMNS
@@ -212,3 +213,17 @@ def save_token_dataset(folder) -> None:
             ),
         )
     datasets.DatasetDict(splits).save_to_disk(str(folder))
+
+
+def embedding_and_logits(model: torch.nn.Module, images: torch.Tensor):
+    """The input of the model's final linear layer (what gradient scores and fp32 logits read) and the output."""
+    captured = {}
+
+    def keep(module, inputs, output):  # returns None: the output stays the model's
+        captured["x"] = inputs[0]
+
+    head = final_linear(model)
+    hook = head.register_forward_hook(keep)
+    logits = model(images)
+    hook.remove()
+    return head, captured["x"], logits

@@ -17,8 +17,7 @@ from datacull.parts import build_importance
 from datacull.paths import config_groups
 from datacull.recipe import build_recipe
 
-from .helpers import compose_config, make_sampler, tensor_dataset
-from .test_models import embedding_and_logits
+from .helpers import compose_config, embedding_and_logits, make_sampler, tensor_dataset
 
 
 @pytest.mark.parametrize("experiment", config_groups()["experiment"])

@@ -15,7 +15,7 @@ from datacull.datasets.common import hold_out_validation, resolve_val_fraction, 
 from datacull.errors import DataError
 from datacull.parts import load_dataset
 
-from .helpers import write_image_folder
+from ..helpers import write_image_folder
 
 
 def test_balanced_subset_is_deterministic_and_balanced():

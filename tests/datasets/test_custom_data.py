@@ -16,8 +16,8 @@ from datacull.parts import build_parts, load_dataset
 from datacull.runner import train
 from datacull.scoring_run import data_fingerprint
 
-from .custom_data import BreastCancer, GaussianNoise, TokenSequences
-from .helpers import compose_config, metrics_without_timing, save_token_dataset, shorten, write_mnist
+from ..custom_data import BreastCancer, GaussianNoise, TokenSequences
+from ..helpers import compose_config, metrics_without_timing, save_token_dataset, shorten, write_mnist
 
 TEXT = [
     "dataset=custom",

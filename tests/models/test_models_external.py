@@ -10,8 +10,8 @@ from datacull.errors import InputError
 from datacull.models.external import final_linear
 from datacull.runner import train
 
-from .custom_models import TinyNet
-from .helpers import CIFAR_SMOKE, FAST, compose_config, needs_cifar, shorten
+from ..custom_models import TinyNet
+from ..helpers import CIFAR_SMOKE, FAST, compose_config, needs_cifar, shorten
 
 CUSTOM = ["model=custom", "model._target_=tests.custom_models.TinyNet", "+model.hidden=8"]
 
@@ -51,7 +51,7 @@ def test_the_final_linear_layer_is_found_or_named():
     with pytest.raises(InputError, match=r"model.feature_layer=classifier.2 is a ReLU, not an nn.Linear"):
         final_linear(model, "classifier.2")
     with pytest.raises(InputError, match=r"NoLinear has no nn.Linear layer .* set model.feature_layer"):
-        from .custom_models import NoLinear
+        from ..custom_models import NoLinear
 
         final_linear(NoLinear(10))
     fc = nn.Module()

@@ -7,7 +7,8 @@ import torch
 
 from datacull.catalog import get_model, list_models
 from datacull.errors import InputError
-from datacull.models.external import final_linear
+
+from ..helpers import embedding_and_logits
 
 #: What the models that build someone else's module need besides the data set's shape.
 EXTERNAL = {
@@ -15,20 +16,6 @@ EXTERNAL = {
     "torchvision": {"arch": "mobilenet_v3_small"},
     "timm": {"arch": "test_resnet"},
 }
-
-
-def embedding_and_logits(model: torch.nn.Module, images: torch.Tensor):
-    """The input of the model's final linear layer (what gradient scores and fp32 logits read) and the output."""
-    captured = {}
-
-    def keep(module, inputs, output):  # returns None: the output stays the model's
-        captured["x"] = inputs[0]
-
-    head = final_linear(model)
-    hook = head.register_forward_hook(keep)
-    logits = model(images)
-    hook.remove()
-    return head, captured["x"], logits
 
 
 @pytest.mark.parametrize("name", list_models())

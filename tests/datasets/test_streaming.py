@@ -12,7 +12,7 @@ from datacull.errors import DataError
 from datacull.parts import load_dataset
 from datacull.runner import train
 
-from .helpers import compose_config, write_image_folder
+from ..helpers import compose_config, write_image_folder
 
 SMALL = [
     "model=cnn",

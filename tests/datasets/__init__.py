@@ -1,0 +1,1 @@
+"""Tests of the data sets the runner loads (datacull/datasets/): built-in, custom, torchvision, Hugging Face, streamed."""

@@ -1,0 +1,1 @@
+"""Tests of the models the runner builds (datacull/models/): built-in, zoos, custom."""
