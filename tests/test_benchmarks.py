@@ -35,12 +35,14 @@ def test_library_against_the_original(tmp_path):
     assert set(results["timings"]) == {"logging", "aum", "tdds"}
 
 
+@pytest.mark.slow
 def test_runner_overhead_trains_the_same_weights(tmp_path):
     _, results = quick("bench_runner_overhead.py", tmp_path, "--device", "cpu")
     assert results["weight_diff"] < 1e-4
     assert {"plain", "0.0", "0.5"} <= set(results["epoch_times"])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (SHARED_CIFAR10 / "train").is_dir(), reason=f"no CIFAR-10 image folder at {SHARED_CIFAR10}"
 )

@@ -48,6 +48,7 @@ def test_help_lists_the_config_groups(tmp_path):
     assert "importance" in output and "tdds" in output and "sampler.pruning_rate" in output
 
 
+@pytest.mark.slow
 def test_hydra_flags_pass_through(tmp_path):
     printed = datacull(
         "train", "--cfg", "job", "sampler=ccs", "sampler.pruning_rate=0.7", cwd=tmp_path
@@ -74,6 +75,7 @@ def test_input_error_in_a_run_is_one_line_and_no_completed_summary(tmp_path):
     assert json.loads((run / "summary.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.slow
 @needs_cifar
 def test_cifar_subset_dynamic_method(tmp_path):
     datacull(
@@ -86,6 +88,7 @@ def test_cifar_subset_dynamic_method(tmp_path):
     assert pd.read_csv(run / "metrics.csv")["subset_size"].tolist() == [100, 100]
 
 
+@pytest.mark.slow
 @needs_cifar
 def test_cifar_subset_static_method_with_its_scoring_run(tmp_path):
     datacull(
