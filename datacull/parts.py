@@ -149,10 +149,8 @@ def _scoring_epochs(cfg: DictConfig, loader: DCDataLoader, schedule_epochs: int)
 def _reduced_store(cfg: DictConfig, importance_cls: type[DCImportance], data: ImageData, epochs: int) -> bool:
     """``trainer.store``: full (every logit of every epoch), reduced (what the importance keeps of each epoch), or
     auto: full unless it would exceed ``trainer.store_limit_gb``. A reduced entry serves only this importance."""
-    trainer = TrainerSettings.of(cfg.trainer)
+    trainer = TrainerSettings.of(cfg.trainer)  # its store is one of the three: checks.SCHEMA
     store = trainer.store
-    if store not in ("auto", "full", "reduced"):
-        raise InputError(f"trainer.store must be auto, full or reduced; got {store!r}")
     full_gb = data.train_y.numel() * (data.num_classes + 2) * 4 * epochs / 1e9  # logits, loss, embedding norm
     limit = float(trainer.store_limit_gb)
     reduced = store == "reduced" or (
@@ -268,6 +266,7 @@ def _scoring_request(
 
 def _plan_scores(
     cfg: DictConfig,
+    importance_cls: type[DCImportance],
     loader: DCDataLoader,
     data: ImageData,
     recipe: Recipe,
@@ -278,7 +277,6 @@ def _plan_scores(
     """Which scores the loader gets (none, the run's own: online, or a scoring run's: static), the scoring run
     to obtain first, and the importance with its loggers (an online one's write the run's ``trajectory/``; a
     static one's read the scoring run's cache entry, never writing it)."""
-    importance_cls = get_importance(cfg.importance.name)
     importance_params = OmegaConf.to_container(cfg.importance, resolve=True)
     importance_params.pop("name")
     plan = plan_scores(loader, importance_cls.is_online(**importance_params), importance_cls.requires)
@@ -357,7 +355,7 @@ def build_parts(
     cache_dir = Path(cfg.cache_dir).expanduser()
     pruning_rate = check_pruning_rate(cfg.sampler.pruning_rate)
     note_runner_ignores_rate_variable()
-    get_importance(cfg.importance.name)  # an unknown name fails here, before the data set loads
+    importance_cls = get_importance(cfg.importance.name)  # an unknown name fails here, before the data loads
     sampler_cls = get_sampler(cfg.sampler.name)
     budget = plan_budget(trainer, cfg.sampler.name, sampler_cls.needs_num_epochs)
     recipe = build_recipe(cfg, device)
@@ -374,7 +372,9 @@ def build_parts(
             degenerate_subset(loader.required_num_samples, data.num_classes, cfg.sampler.name, pruning_rate),
         )
 
-    plan, request, importance = _plan_scores(cfg, loader, data, recipe, dataset, run_dir, context)
+    plan, request, importance = _plan_scores(
+        cfg, importance_cls, loader, data, recipe, dataset, run_dir, context
+    )
     if not scores_only:  # `datacull score` trains no subset
         budget = resolve_budget(
             budget,

@@ -51,13 +51,17 @@ class ScoreSource:
             self.importance is not None and self.importance.online,
             () if self.importance is None else self.importance.requires,
         )
-        self.online = self.plan.mode == ONLINE
         self.resample_every = int(resample_every)
         self.scoring = scoring
         self.context = context
         self.scoring_cost = ScoringCost()
         self.prepared_epoch: int | None = None
         self.scores_for: int | None = None  # the epoch an online importance's scores are up to date for
+
+    @property
+    def online(self) -> bool:
+        """Whether the importance is refreshed from the run's own epochs before each resample."""
+        return self.plan.mode == ONLINE
 
     @property
     def loggers(self) -> dict[str, DCLogger]:
