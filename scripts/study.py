@@ -395,21 +395,23 @@ def paired(row, column: str) -> str:
 
 def report_lines(folder: Path) -> list[str]:
     """Every line of ``datacull report`` on ``folder`` in points, as STUDY.md reads it: test and worst-class
-    accuracy, compute, and each Δ with its 95% t-interval and n."""
+    accuracy, compute, and each Δ with its 95% t-interval and n. ``epochs`` is the group's full-data epochs (24,
+    or the longer budget's 96): each line is compared only with the references of its own group."""
     from datacull.report import collect, summarize
 
     table = summarize(collect([folder]))
     lines = [
         "Every line of the report (accuracy in %, Δ in points: paired mean ± 95% t half-width, n):",
         "",
-        "| budget | importance | sampler | settings | rate | seeds | compute | test | worst | Δ vs full | Δ vs random "
-        "| Δ worst vs random | Δ vs frontier |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| epochs | budget | importance | sampler | settings | rate | seeds | compute | test | worst | Δ vs full "
+        "| Δ vs random | Δ worst vs random | Δ vs frontier |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in table.sort_values(
-        ["budget", "sampler", "importance", "settings", "pruning_rate"]
+        ["epochs", "budget", "sampler", "importance", "settings", "pruning_rate"]
     ).iterrows():
         cells = [
+            str(row["epochs"]),
             row["budget"],
             row["importance"],
             row["sampler"],
