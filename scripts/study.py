@@ -68,22 +68,6 @@ FRONTIER = {
         "trainer.compute=0.1,0.3,0.5,0.7",
     ],
 }
-#: Same-compute controls of the seed's InfoBatch run (its realized rate and compute differ from seed to seed, in
-#: the fourth decimal: rounded to three, so that the seeds' controls average together): name -> a function of that
-#: run's summary giving the overrides.
-INFOBATCH_CONTROLS = {
-    "rs2_at_infobatch_rate": lambda run: [
-        "importance=uniform",
-        "sampler=rs2",
-        f"sampler.pruning_rate={run['realized_pruning_rate']:.3f}",
-    ],
-    "frontier_at_infobatch_compute": lambda run: [
-        "importance=uniform",
-        "sampler=full",
-        "trainer.budget=compute",
-        f"trainer.compute={1.0 - run['compute_saved']:.3f}",
-    ],
-}
 #: Controls at 90%: the other end of the same score, and class-proportional quotas.
 CONTROLS_90 = {
     "el2n_easiest": ["importance=el2n", "sampler=topk", "sampler.easiest=true", "sampler.pruning_rate=0.9"],
@@ -116,6 +100,32 @@ LONGER = {
         "ccs_aum": [*METHODS["ccs_aum"][:-1], "sampler.pruning_rate=0.5"],
     }.items()
 }
+#: Same-compute controls of the seed's InfoBatch run (its realized rate and compute differ from seed to seed, in
+#: the fourth decimal: rounded to three, so that the seeds' controls average together): name -> (the InfoBatch entry
+#: it controls, a function of that run's summary giving the overrides).
+INFOBATCH_CONTROLS = {
+    "rs2_at_infobatch_rate": (
+        "infobatch",
+        lambda run: [
+            "importance=uniform",
+            "sampler=rs2",
+            f"sampler.pruning_rate={run['realized_pruning_rate']:.3f}",
+        ],
+    ),
+    "frontier_at_infobatch_compute": ("infobatch", lambda run: frontier_at(1.0 - run["compute_saved"])),
+    # at the 4x budget the frontier has one point below 1.0 (0.5): InfoBatch's compute is measured, not interpolated
+    f"frontier_at_infobatch_compute_{LONGER_EPOCHS}_epochs": (
+        f"infobatch_{LONGER_EPOCHS}_epochs",
+        lambda run: [*frontier_at(1.0 - run["compute_saved"]), f"trainer.epochs={LONGER_EPOCHS}"],
+    ),
+}
+
+
+def frontier_at(compute: float) -> list[str]:
+    """Full data trained for ``compute`` of one full-data run (rounded to three decimals)."""
+    return ["importance=uniform", "sampler=full", "trainer.budget=compute", f"trainer.compute={compute:.3f}"]
+
+
 #: The default order of a seed: the budget question first, the costliest rows last (the proxy rows of METHODS
 #: are run by name: STUDY.md's proxy section has them).
 DEFAULT_ORDER = [
@@ -126,13 +136,15 @@ DEFAULT_ORDER = [
     "ccs_aum",
     "tdds",
     "infobatch",
-    *INFOBATCH_CONTROLS,
+    "rs2_at_infobatch_rate",
+    "frontier_at_infobatch_compute",
     "el2n_topk",
     "rcap",
     "metriq",
     *CONTROLS_90,
     *EQUAL_STEPS,
     *LONGER,
+    f"frontier_at_infobatch_compute_{LONGER_EPOCHS}_epochs",
 ]
 
 #: which method each proxy row stands in for, to compare their kept sets
@@ -267,14 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         for method in args.methods.split(","):
             sweep_dir = out / f"s{seed}" / method
             if method in INFOBATCH_CONTROLS:
+                controlled, control = INFOBATCH_CONTROLS[method]
                 found = (
-                    completed_summary(folder / f"s{seed}" / "infobatch") for folder in [out, *args.skip_done]
+                    completed_summary(folder / f"s{seed}" / controlled) for folder in [out, *args.skip_done]
                 )
                 infobatch = next(filter(None, found), None)
                 if infobatch is None:
-                    failed.append(f"{method} seed {seed} (needs the seed's infobatch run first)")
+                    failed.append(f"{method} seed {seed} (needs the seed's {controlled} run first)")
                     continue
-                overrides = INFOBATCH_CONTROLS[method](infobatch)
+                overrides = control(infobatch)
             else:
                 overrides = known[method]
             if any(completed_sweep(folder / f"s{seed}" / method, overrides) for folder in args.skip_done):
@@ -430,6 +443,54 @@ def report_lines(folder: Path) -> list[str]:
     return lines
 
 
+def infobatch_controls(runs) -> list[str]:
+    """STUDY.md's table of each InfoBatch run against its same-compute controls of the same seed and epochs (RS2 at
+    its realized rate, the frontier at its compute), with the paired mean Δ ± its 95% t half-width over seeds."""
+    import statistics
+
+    from datacull.report import t_halfwidth
+
+    lines = ["InfoBatch against its same-compute controls (test accuracy, points; paired by seed):", ""]
+    lines.append(
+        "| epochs | seed | InfoBatch | compute | RS2 at its rate | Δ | frontier at its compute | Δ |"
+    )
+    lines.append("|---|---|---|---|---|---|---|---|")
+    by_entry = {entry: frame.set_index("seed") for entry, frame in runs.groupby("entry")}
+    means = []
+    for suffix in ("", f"_{LONGER_EPOCHS}_epochs"):
+        deltas: dict[str, list[float]] = {"RS2": [], "the frontier": []}
+        infobatch = by_entry.get(f"infobatch{suffix}")
+        if infobatch is None:
+            continue
+        for seed, info in infobatch.iterrows():
+            cells = [str(info.epochs), str(seed), f"{info.test_acc:.4f}", f"{info.compute:.3f}"]
+            for name, entry in (
+                ("RS2", "rs2_at_infobatch_rate"),
+                ("the frontier", "frontier_at_infobatch_compute"),
+            ):
+                control = by_entry.get(entry + suffix)
+                if control is None or seed not in control.index:
+                    cells += ["—", "—"]
+                    continue
+                delta = 100 * (info.test_acc - control.loc[seed, "test_acc"])
+                deltas[name].append(delta)
+                cells += [
+                    f"{control.loc[seed, 'test_acc']:.4f} (compute {control.loc[seed, 'compute']:.3f})",
+                    f"{delta:+.2f}",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+        for name, values in deltas.items():
+            if values:
+                spread = statistics.stdev(values) if len(values) > 1 else float("nan")
+                half = t_halfwidth(spread, len(values))
+                interval = "" if half != half else f" ± {half:.2f}"
+                means.append(
+                    f"{infobatch.epochs.iloc[0]} epochs, InfoBatch − {name}: {statistics.mean(values):+.2f}{interval} "
+                    f"points (n={len(values)})"
+                )
+    return [*lines, "", *(f"- {line}" for line in means)]
+
+
 def tables(folder: Path) -> str:
     """STUDY.md's tables, from ``folder`` (an --export folder): every report line in points with its intervals,
     InfoBatch against its same-compute controls (paired by seed, from ``runs.csv``), and the class balance of each
@@ -438,30 +499,7 @@ def tables(folder: Path) -> str:
 
     runs = pd.read_csv(folder / "runs.csv")
     lines = [*report_lines(folder), ""]
-    lines += ["InfoBatch against its same-compute controls (test accuracy, points; paired by seed):", ""]
-    lines.append("| seed | InfoBatch | compute | RS2 at its rate | Δ | frontier at its compute | Δ |")
-    lines.append("|---|---|---|---|---|---|---|")
-    by_entry = {entry: frame.set_index("seed") for entry, frame in runs.groupby("entry")}
-    deltas: dict[str, list[float]] = {"rs2": [], "frontier": []}
-    for seed, info in by_entry.get("infobatch", pd.DataFrame()).iterrows():
-        cells = [str(seed), f"{info.test_acc:.4f}", f"{info.compute:.3f}"]
-        for name, entry in (("rs2", "rs2_at_infobatch_rate"), ("frontier", "frontier_at_infobatch_compute")):
-            control = by_entry.get(entry)
-            if control is None or seed not in control.index:
-                cells += ["—", "—"]
-                continue
-            delta = 100 * (info.test_acc - control.loc[seed, "test_acc"])
-            deltas[name].append(delta)
-            cells += [
-                f"{control.loc[seed, 'test_acc']:.4f} (compute {control.loc[seed, 'compute']:.3f})",
-                f"{delta:+.2f}",
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
-    for name, values in deltas.items():
-        if values:
-            lines.append(
-                f"\nmean Δ vs {name}: {sum(values) / len(values):+.2f} points over {len(values)} seed(s)"
-            )
+    lines += infobatch_controls(runs)
     classes_path = folder / "classes.csv"
     if classes_path.exists():
         classes = pd.read_csv(classes_path)

@@ -34,6 +34,16 @@ ENTRIES = [
 ]
 
 
+def load_study():
+    """scripts/study.py as a module (scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("study_script", REPO / "scripts" / "study.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    return study
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SHARED_CIFAR10.is_dir(), reason="needs ../shared/data/cifar10")
 def test_the_quick_study_runs_every_kind_of_row_and_reports_against_the_frontier(tmp_path):
@@ -121,11 +131,7 @@ def test_the_quick_study_runs_every_kind_of_row_and_reports_against_the_frontier
 
 def test_exporting_a_later_session_keeps_the_class_rows_of_the_earlier_ones(tmp_path):
     """Earlier seeds' samples.csv are not committed: their class rows must survive a later export."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("study_script", REPO / "scripts" / "study.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = load_study()
 
     def rows(seed: int, kept: int) -> pd.DataFrame:
         return pd.DataFrame(
@@ -148,15 +154,67 @@ def test_exporting_a_later_session_keeps_the_class_rows_of_the_earlier_ones(tmp_
     assert len(merged) == 6
 
 
+def test_infobatch_is_paired_with_the_controls_of_its_own_seed_and_epochs():
+    study = load_study()
+    runs = pd.DataFrame(
+        [
+            {"entry": "infobatch", "seed": 0, "epochs": 24, "test_acc": 0.60, "compute": 0.733},
+            {"entry": "infobatch", "seed": 1, "epochs": 24, "test_acc": 0.62, "compute": 0.733},
+            {
+                "entry": "frontier_at_infobatch_compute",
+                "seed": 0,
+                "epochs": 24,
+                "test_acc": 0.59,
+                "compute": 0.733,
+            },
+            {
+                "entry": "frontier_at_infobatch_compute",
+                "seed": 1,
+                "epochs": 24,
+                "test_acc": 0.60,
+                "compute": 0.733,
+            },
+            {"entry": "infobatch_96_epochs", "seed": 0, "epochs": 96, "test_acc": 0.70, "compute": 0.731},
+            {
+                "entry": "frontier_at_infobatch_compute_96_epochs",
+                "seed": 0,
+                "epochs": 96,
+                "test_acc": 0.71,
+                "compute": 0.731,
+            },
+            {"entry": "rs2_at_infobatch_rate", "seed": 1, "epochs": 24, "test_acc": 0.61, "compute": 0.733},
+        ]
+    )
+    lines = study.infobatch_controls(runs)
+    rows = [line for line in lines if line.startswith("| 24 |") or line.startswith("| 96 |")]
+    assert rows[0].endswith("| — | — | 0.5900 (compute 0.733) | +1.00 |")  # seed 0 has no RS2 control
+    assert "| +1.00 |" in rows[1] and rows[1].endswith("| +2.00 |")
+    assert rows[2].startswith("| 96 | 0 | 0.7000") and rows[2].endswith(
+        "| -1.00 |"
+    )  # never the 24-epoch control
+    # the 24-epoch frontier deltas +1 and +2: mean 1.5, sd 0.707, t(0.975, 1) = 12.706 -> half-width 6.35
+    assert "- 24 epochs, InfoBatch − the frontier: +1.50 ± 6.35 points (n=2)" in lines
+    assert "- 24 epochs, InfoBatch − RS2: +1.00 points (n=1)" in lines
+    assert "- 96 epochs, InfoBatch − the frontier: -1.00 points (n=1)" in lines
+
+
+def test_the_longer_budgets_frontier_control_reads_the_longer_infobatch_run():
+    study = load_study()
+    controlled, control = study.INFOBATCH_CONTROLS["frontier_at_infobatch_compute_96_epochs"]
+    assert controlled == "infobatch_96_epochs"
+    overrides = control({"compute_saved": 0.26871, "realized_pruning_rate": 0.3})
+    assert "trainer.compute=0.731" in overrides and "trainer.epochs=96" in overrides
+    assert study.DEFAULT_ORDER.index("frontier_at_infobatch_compute_96_epochs") > study.DEFAULT_ORDER.index(
+        "infobatch_96_epochs"
+    )
+
+
 def test_the_tables_in_study_md_are_what_the_committed_records_give():
     """STUDY.md embeds `study.py --tables docs/study/runs` between markers: a record added or changed without
     regenerating them (or a report change that moves a number) fails here."""
-    import importlib.util
     import re
 
-    spec = importlib.util.spec_from_file_location("study_script", REPO / "scripts" / "study.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = load_study()
     text = (REPO / "STUDY.md").read_text()
     embedded = re.search(r"<!-- tables: .*? -->\n(.*?)\n<!-- /tables -->", text, re.S)
     assert embedded, "STUDY.md lost its generated tables' markers"
