@@ -98,8 +98,8 @@ def lightning_resume(out: Path, recorder: Recorder) -> None:
     a fresh fit resumed from it."""
     from datacull.lightning import DataCullCallback
 
-    from .test_lightning import Recorder as Module
-    from .test_lightning import rcap_setup, trainer
+    from .lightning_parts import Recorder as Module
+    from .lightning_parts import rcap_setup, trainer
 
     options = {"devices": 2, "strategy": "ddp"}
     recorder.run = "straight"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import struct
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from PIL import Image
@@ -227,3 +229,54 @@ def embedding_and_logits(model: torch.nn.Module, images: torch.Tensor):
     logits = model(images)
     hook.remove()
     return head, captured["x"], logits
+
+
+# Report records: made-up run folders, and one line of a report table.
+
+
+def write_run(root, name, config=None, **fields):
+    """A run folder holding a completed summary (fields override the defaults) and optionally a config.yaml."""
+    run = root / name
+    run.mkdir(parents=True)
+    summary = {
+        "status": "completed",
+        "dataset": "digits",
+        "model": "mlp",
+        "epochs": 2,
+        "importance": "rcap",
+        "sampler": "rcap",
+        "pruning_rate": 0.5,
+        "seed": 0,
+        "test_acc": 0.5,
+        "best_test_acc": 0.6,
+        "worst_class_acc": 0.1,
+        "compute_saved": 0.5,
+        "realized_pruning_rate": 0.5,
+        "wall_time_s": 1.0,
+        **fields,
+    }
+    summary.setdefault("uses_scores", summary["sampler"] not in ("full", "random", "rs2", "metriq"))
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "config.yaml").write_text(yaml.safe_dump({} if config is None else config))
+    return run
+
+
+def row(table, **keys):
+    selected = table
+    for key, value in keys.items():
+        selected = selected[selected[key] == value]
+    assert len(selected) == 1, keys
+    return selected.iloc[0]
+
+
+#: docs/your-model-and-data.md, whose commands tests/test_docs_your_data.py runs and the README quotes.
+YOUR_DATA_PAGE = REPO / "docs" / "your-model-and-data.md"
+
+
+def your_data_commands() -> list[str]:
+    """The walkthrough's commands (from "A table of your own" on); the model section's zoo commands need downloads
+    and the README test runs its custom-model line."""
+    import re
+
+    section = YOUR_DATA_PAGE.read_text().split("## A table of your own", 1)[1]
+    return re.findall(r"^datacull train .*$", section, re.M)

@@ -8,12 +8,10 @@ import re
 
 import pytest
 
-from .helpers import REPO, run_dirs, save_token_dataset, write_mnist
+from .helpers import YOUR_DATA_PAGE, run_dirs, save_token_dataset, write_mnist, your_data_commands
 
-PAGE = (REPO / "docs" / "your-model-and-data.md").read_text()
-#: The walkthrough's commands (from "A table of your own" on); the model section's zoo commands need downloads and
-#: the README test runs its custom-model line.
-COMMANDS = re.findall(r"^datacull train .*$", PAGE.split("## A table of your own", 1)[1], re.M)
+PAGE = YOUR_DATA_PAGE.read_text()
+COMMANDS = your_data_commands()
 #: What stands for the reader's own data, and what the test trains instead (offline, in seconds).
 STAND_INS = {
     "mypackage.text.Reviews": "tests.custom_data.TokenSequences",

@@ -101,7 +101,7 @@ def test_the_your_model_command_runs_as_printed_with_a_model_of_the_tests(tmp_pa
 def test_the_readmes_data_commands_are_the_docs_page_commands_that_the_tests_run():
     """The README's "Your model, your data" commands are verbatim lines of docs/your-model-and-data.md, whose
     commands tests/test_docs_your_data.py runs (the model line runs in the test above)."""
-    from .test_docs_your_data import COMMANDS
+    from .helpers import your_data_commands
 
     block = README.split("## Your model, your data", 1)[1].split("```", 2)[1]
     data_lines = [
@@ -110,7 +110,7 @@ def test_the_readmes_data_commands_are_the_docs_page_commands_that_the_tests_run
         if line.startswith("datacull train dataset=")
     ]
     assert len(data_lines) == 2
-    assert all(line in COMMANDS for line in data_lines)
+    assert all(line in your_data_commands() for line in data_lines)
 
 
 def test_the_front_door_is_short_and_every_link_it_gives_resolves():

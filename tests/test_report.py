@@ -9,7 +9,6 @@ import sys
 
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from datacull.cli import app
@@ -17,44 +16,9 @@ from datacull.errors import InputError
 from datacull.report import collect, failed_runs, markdown, report, summarize, write_report
 from datacull.runner import train
 
-from .helpers import FAST, datacull, fast_config
+from .helpers import FAST, datacull, fast_config, row, write_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def write_run(root, name, config=None, **fields):
-    """A run folder holding a completed summary (fields override the defaults) and optionally a config.yaml."""
-    run = root / name
-    run.mkdir(parents=True)
-    summary = {
-        "status": "completed",
-        "dataset": "digits",
-        "model": "mlp",
-        "epochs": 2,
-        "importance": "rcap",
-        "sampler": "rcap",
-        "pruning_rate": 0.5,
-        "seed": 0,
-        "test_acc": 0.5,
-        "best_test_acc": 0.6,
-        "worst_class_acc": 0.1,
-        "compute_saved": 0.5,
-        "realized_pruning_rate": 0.5,
-        "wall_time_s": 1.0,
-        **fields,
-    }
-    summary.setdefault("uses_scores", summary["sampler"] not in ("full", "random", "rs2", "metriq"))
-    (run / "summary.json").write_text(json.dumps(summary))
-    (run / "config.yaml").write_text(yaml.safe_dump({} if config is None else config))
-    return run
-
-
-def row(table, **keys):
-    selected = table
-    for key, value in keys.items():
-        selected = selected[selected[key] == value]
-    assert len(selected) == 1, keys
-    return selected.iloc[0]
 
 
 @pytest.fixture

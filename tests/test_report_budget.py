@@ -15,7 +15,7 @@ from scipy.stats import t
 
 from datacull.report import collect, failed_runs, markdown, summarize, time_to_accuracy
 
-from .test_report import row, write_run
+from .helpers import row, write_run
 
 T95 = {n: t.ppf(0.975, n - 1) for n in (2, 3)}
 
