@@ -248,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         help="print STUDY.md's paired tables from DIR/runs.csv, then stop",
     )
     parser.add_argument(
+        "--followup-tables",
+        type=Path,
+        metavar="DIR",
+        help="print STUDY.md's follow-up tables (paired intervals) from DIR/followup_runs.csv and "
+        "DIR/followup_overlap.csv, then stop",
+    )
+    parser.add_argument(
         "--skip-done",
         type=Path,
         action="append",
@@ -263,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.tables is not None:
         print(tables(args.tables))
+        return 0
+    if args.followup_tables is not None:
+        print(followup_tables(args.followup_tables))
         return 0
     known = {**METHODS, **FRONTIER, **CONTROLS_90, **EQUAL_STEPS, **LONGER, **INVESTIGATIONS}
     unknown = sorted(set(args.methods.split(",")) - set(known) - set(INFOBATCH_CONTROLS))
@@ -517,6 +527,86 @@ def tables(folder: Path) -> str:
                 kept.sum() <= 1000
             ):  # a static sampler's kept set (a dynamic one keeps more samples over the run)
                 lines.append(f"| {entry} | {seed} | {kept.min()} | {kept.max()} | {(kept < 50).sum()} |")
+    return "\n".join(lines)
+
+
+#: The follow-up's rows (``followup_runs.csv``'s ``method``) as STUDY.md names them.
+FOLLOWUPS = {
+    "ccs_aum": "rerun of CCS (AUM)",
+    "tdds": "rerun of TDDS",
+    "rcap_official_mass": "RCAP, the official class mass",
+    "ccs_aum_beta0": "CCS without its hard cut (β = 0)",
+    "tdds_whole_run": "TDDS over all 24 scoring epochs",
+    "metriq": "MetriQ with a 24-epoch query run",
+    "ccs_aum_proxy": "CCS scored by a proxy",
+    "tdds_proxy": "TDDS scored by a proxy",
+}
+
+
+def paired_delta(runs, method: str, control: str, rate: float, metric: str) -> str:
+    """``method`` − ``control`` at ``rate`` in points, paired by seed: mean ± 95% t half-width (n), or — ."""
+    import statistics
+
+    from datacull.report import t_halfwidth
+
+    def by_seed(name: str):
+        rows = runs[(runs["method"] == name) & (runs["pruning_rate"].round(3) == round(rate, 3))]
+        return rows.set_index("seed")[metric]
+
+    ours, theirs = by_seed(method), by_seed(control)
+    seeds = sorted(set(ours.index) & set(theirs.index))
+    if not seeds:
+        return "—"
+    deltas = [100 * (ours[seed] - theirs[seed]) for seed in seeds]
+    mean = statistics.mean(deltas)
+    if len(deltas) < 2:
+        return f"{mean:+.2f} (n=1)"
+    return f"{mean:+.2f} ± {t_halfwidth(statistics.stdev(deltas), len(deltas)):.2f} (n={len(deltas)})"
+
+
+def followup_tables(folder: Path) -> str:
+    """STUDY.md's follow-up tables from ``folder/followup_runs.csv`` (per-seed rows of the 2026-12-02 follow-up):
+    each variant against static random of the same seed, and the proxy-scored rows against the target-scored ones
+    with their kept-set overlap (``followup_overlap.csv``); every Δ a paired mean ± its 95% t half-width (n)."""
+    import pandas as pd
+
+    runs = pd.read_csv(folder / "followup_runs.csv")
+    lines = [
+        "| follow-up | rate | Δ test vs random | Δ worst class vs random |",
+        "|---|---|---|---|",
+    ]
+    for method, label in FOLLOWUPS.items():
+        for rate in sorted(runs.loc[runs["method"] == method, "pruning_rate"].unique()):
+            cells = [label, f"{rate:g}"]
+            cells += [paired_delta(runs, method, "random", rate, m) for m in ("test_acc", "worst_class_acc")]
+            lines.append("| " + " | ".join(cells) + " |")
+    overlap = pd.read_csv(folder / "followup_overlap.csv")
+    lines += [
+        "",
+        "| method | rate | target-scored | proxy-scored | Δ proxy − target | Δ worst class | compute target → proxy "
+        "| kept-set overlap (chance) | overlap seeds |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for target, name in (("ccs_aum", "CCS (AUM)"), ("tdds", "TDDS")):
+        proxy = f"{target}_proxy"
+        for rate in sorted(runs.loc[runs["method"] == proxy, "pruning_rate"].unique()):
+            at = runs[runs["pruning_rate"].round(3) == round(rate, 3)]
+            means = at.groupby("method")[["test_acc", "compute"]].mean()
+            shared = overlap[
+                (overlap["method"] == target) & (overlap["pruning_rate"].round(3) == round(rate, 3))
+            ]
+            cells = [
+                name,
+                f"{rate:g}",
+                f"{100 * means.loc[target, 'test_acc']:.2f}",
+                f"{100 * means.loc[proxy, 'test_acc']:.2f}",
+                paired_delta(runs, proxy, target, rate, "test_acc"),
+                paired_delta(runs, proxy, target, rate, "worst_class_acc"),
+                f"{means.loc[target, 'compute']:.2f} → {means.loc[proxy, 'compute']:.2f}",
+                f"{shared['kept_overlap'].mean():.2f} ({1 - rate:.2f})",
+                ",".join(map(str, sorted(shared["seed"]))),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -198,6 +198,23 @@ def test_infobatch_is_paired_with_the_controls_of_its_own_seed_and_epochs():
     assert "- 96 epochs, InfoBatch − the frontier: -1.00 points (n=1)" in lines
 
 
+def test_a_followup_delta_pairs_only_the_seeds_both_rows_have():
+    study = load_study()
+    runs = pd.DataFrame(
+        [
+            {"method": "tdds", "pruning_rate": 0.7, "seed": 0, "test_acc": 0.50},
+            {"method": "tdds", "pruning_rate": 0.7, "seed": 1, "test_acc": 0.54},
+            {"method": "tdds", "pruning_rate": 0.7, "seed": 2, "test_acc": 0.90},  # no random of seed 2
+            {"method": "random", "pruning_rate": 0.7, "seed": 0, "test_acc": 0.49},
+            {"method": "random", "pruning_rate": 0.7, "seed": 1, "test_acc": 0.51},
+            {"method": "random", "pruning_rate": 0.9, "seed": 2, "test_acc": 0.10},
+        ]
+    )
+    # deltas +1 and +3 points: mean 2, sd 1.414, t(0.975, 1) = 12.706 -> 12.71
+    assert study.paired_delta(runs, "tdds", "random", 0.7, "test_acc") == "+2.00 ± 12.71 (n=2)"
+    assert study.paired_delta(runs, "tdds", "random", 0.9, "test_acc") == "—"
+
+
 def test_the_longer_budgets_frontier_control_reads_the_longer_infobatch_run():
     study = load_study()
     controlled, control = study.INFOBATCH_CONTROLS["frontier_at_infobatch_compute_96_epochs"]
@@ -210,12 +227,16 @@ def test_the_longer_budgets_frontier_control_reads_the_longer_infobatch_run():
 
 
 def test_the_tables_in_study_md_are_what_the_committed_records_give():
-    """STUDY.md embeds `study.py --tables docs/study/runs` between markers: a record added or changed without
-    regenerating them (or a report change that moves a number) fails here."""
+    """STUDY.md embeds `study.py --tables docs/study/runs` and `--followup-tables docs/study` between markers: a
+    record added or changed without regenerating them (or a report change that moves a number) fails here."""
     import re
 
     study = load_study()
     text = (REPO / "STUDY.md").read_text()
-    embedded = re.search(r"<!-- tables: .*? -->\n(.*?)\n<!-- /tables -->", text, re.S)
-    assert embedded, "STUDY.md lost its generated tables' markers"
-    assert embedded.group(1).strip() == study.tables(REPO / "docs" / "study" / "runs").strip()
+    for marker, generated in (
+        ("tables", study.tables(REPO / "docs" / "study" / "runs")),
+        ("followup", study.followup_tables(REPO / "docs" / "study")),
+    ):
+        embedded = re.search(rf"<!-- {marker}: .*? -->\n(.*?)\n<!-- /{marker} -->", text, re.S)
+        assert embedded, f"STUDY.md lost the markers of its generated {marker} block"
+        assert embedded.group(1).strip() == generated.strip(), marker
