@@ -95,6 +95,7 @@ LONGER = {
     for name, overrides in {
         "full": METHODS["full"],
         "frontier": [*FRONTIER["frontier"][:-1], "trainer.compute=0.5"],
+        "random": ["importance=uniform", "sampler=random", "sampler.pruning_rate=0.5"],  # CCS's control
         "infobatch": METHODS["infobatch"],
         "rs2": ["importance=uniform", "sampler=rs2", "sampler.pruning_rate=0.5"],
         "ccs_aum": [*METHODS["ccs_aum"][:-1], "sampler.pruning_rate=0.5"],
