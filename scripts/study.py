@@ -457,10 +457,6 @@ def report_lines(folder: Path) -> list[str]:
 def infobatch_controls(runs) -> list[str]:
     """STUDY.md's table of each InfoBatch run against its same-compute controls of the same seed and epochs (RS2 at
     its realized rate, the frontier at its compute), with the paired mean Δ ± its 95% t half-width over seeds."""
-    import statistics
-
-    from datacull.report import t_halfwidth
-
     lines = ["InfoBatch against its same-compute controls (test accuracy, points; paired by seed):", ""]
     lines.append(
         "| epochs | seed | InfoBatch | compute | RS2 at its rate | Δ | frontier at its compute | Δ |"
@@ -492,11 +488,8 @@ def infobatch_controls(runs) -> list[str]:
             lines.append("| " + " | ".join(cells) + " |")
         for name, values in deltas.items():
             if values:
-                spread = statistics.stdev(values) if len(values) > 1 else float("nan")
-                half = t_halfwidth(spread, len(values))
-                interval = "" if half != half else f" ± {half:.2f}"
                 means.append(
-                    f"{infobatch.epochs.iloc[0]} epochs, InfoBatch − {name}: {statistics.mean(values):+.2f}{interval} "
+                    f"{infobatch.epochs.iloc[0]} epochs, InfoBatch − {name}: {mean_with_interval(values)} "
                     f"points (n={len(values)})"
                 )
     return [*lines, "", *(f"- {line}" for line in means)]
@@ -544,11 +537,20 @@ FOLLOWUPS = {
 }
 
 
-def paired_delta(runs, method: str, control: str, rate: float, metric: str) -> str:
-    """``method`` − ``control`` at ``rate`` in points, paired by seed: mean ± 95% t half-width (n), or — ."""
+def mean_with_interval(values: list[float]) -> str:
+    """The mean of paired differences ± the half-width of its 95% t-interval (the mean alone for one value)."""
     import statistics
 
     from datacull.report import t_halfwidth
+
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return f"{mean:+.2f}"
+    return f"{mean:+.2f} ± {t_halfwidth(statistics.stdev(values), len(values)):.2f}"
+
+
+def paired_delta(runs, method: str, control: str, rate: float, metric: str) -> str:
+    """``method`` − ``control`` at ``rate`` in points, paired by seed: mean ± 95% t half-width (n), or — ."""
 
     def by_seed(name: str):
         rows = runs[(runs["method"] == name) & (runs["pruning_rate"].round(3) == round(rate, 3))]
@@ -559,10 +561,7 @@ def paired_delta(runs, method: str, control: str, rate: float, metric: str) -> s
     if not seeds:
         return "—"
     deltas = [100 * (ours[seed] - theirs[seed]) for seed in seeds]
-    mean = statistics.mean(deltas)
-    if len(deltas) < 2:
-        return f"{mean:+.2f} (n=1)"
-    return f"{mean:+.2f} ± {t_halfwidth(statistics.stdev(deltas), len(deltas)):.2f} (n={len(deltas)})"
+    return f"{mean_with_interval(deltas)} (n={len(deltas)})"
 
 
 def followup_tables(folder: Path) -> str:
